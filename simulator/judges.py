@@ -1,0 +1,106 @@
+"""LLM judges: a rubric file, a fixed 1-5 scale, a justification and quotes as evidence.
+
+The judge's output is constrained by a JSON schema where the backend supports it and is
+validated here either way. Invalid output is retried `judge.retries` times, then recorded as an
+invalid verdict: never guessed, never counted as a score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import string
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from simulator.config import resolve_path
+from simulator.errors import SimulatorError
+from simulator.log import ProbeAnswer, Quote, Verdict
+from simulator.state import RunContext, derive_seed
+
+SCALE = (1, 2, 3, 4, 5)
+RUBRIC_FIELDS = ("question", "answer")  # required; $persona_constitution is optional
+
+
+class JudgeOutput(BaseModel):
+    """What a judge must return."""
+
+    justification: str
+    quotes: list[str]
+    score: Literal[SCALE]
+
+
+RESPONSE_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "verdict",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {
+                "justification": {"type": "string", "maxLength": 240},
+                "quotes": {"type": "array", "items": {"type": "string", "maxLength": 120}, "maxItems": 2},
+                "score": {"type": "integer", "enum": list(SCALE)},
+            },
+            "required": ["justification", "quotes", "score"],
+            "additionalProperties": False,
+        },
+    },
+}
+JUDGE_SYSTEM = "You are a careful evaluator. You reply only with JSON."
+
+
+@lru_cache(maxsize=None)
+def load_rubric(path: str) -> string.Template:
+    """A rubric template; it must use $question and $answer and no unknown placeholder."""
+    file = resolve_path(path)
+    if not file.is_file():
+        raise SimulatorError(f"rubric {path}", "", "no such file", "point the instrument's rubric at an existing file")
+    template = string.Template(file.read_text(encoding="utf-8"))
+    names = set(template.get_identifiers())
+    missing = set(RUBRIC_FIELDS) - names
+    unknown = names - set(RUBRIC_FIELDS) - {"persona_constitution"}
+    if missing or unknown:
+        problem = f"missing ${', $'.join(sorted(missing))}" if missing else f"unknown ${', $'.join(sorted(unknown))}"
+        raise SimulatorError(str(file), "placeholders", problem,
+                             "use $question, $answer and optionally $persona_constitution")
+    return template
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def check_quotes(quotes: list[str], answer: str) -> list[Quote]:
+    haystack = _normalise(answer)
+    return [Quote(text=q, found=bool(_normalise(q)) and _normalise(q) in haystack) for q in quotes]
+
+
+async def judge_answer(ctx: RunContext, answer: ProbeAnswer) -> Verdict:
+    rubric = load_rubric(ctx.cfg.probes.instruments[answer.instrument].rubric)
+    prompt = rubric.substitute(question=answer.question, answer=answer.answer,
+                               persona_constitution="\n".join(f"- {p}" for p in ctx.persona.constitution))
+    messages = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt}]
+    error = None
+    for attempt in range(1, ctx.cfg.judge.retries + 2):
+        seed = derive_seed(ctx.cfg.seed, answer.answer_id, "judge", attempt)
+        raw = await ctx.call("judge", "judge", answer.stage, messages, ctx.cfg.judge.sampling, seed,
+                             response_format=RESPONSE_FORMAT)
+        try:
+            out = JudgeOutput.model_validate_json(raw)
+        except ValidationError as err:
+            error = f"attempt {attempt}: {err.errors()[0]['msg']} at {err.errors()[0]['loc']}"
+            continue
+        return ctx.events.emit(Verdict, answer.stage, answer_id=answer.answer_id,
+                               instrument=answer.instrument, valid=True, score=out.score,
+                               justification=out.justification,
+                               quotes=check_quotes(out.quotes, answer.answer), attempts=attempt)
+    return ctx.events.emit(Verdict, answer.stage, answer_id=answer.answer_id,
+                           instrument=answer.instrument, valid=False, attempts=attempt, error=error)
+
+
+async def judge_all(ctx: RunContext, answers: list[ProbeAnswer]) -> list[Verdict]:
+    return list(await asyncio.gather(*(judge_answer(ctx, a) for a in answers)))

@@ -1,0 +1,169 @@
+"""The trajectory log: one versioned, validated event per line of `events.jsonl`.
+
+Events are appended and flushed as they happen, each with a gap-free sequence number, so a
+crash loses at most the line being written. Readers load them back into typed objects or a
+pandas DataFrame and tolerate a cut last line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+LOG_VERSION = 1
+EVENTS_FILE = "events.jsonl"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(LOG_VERSION, description="Log schema version.")
+    seq: int = Field(description="0, 1, 2, ... in the order events were written; never a gap.")
+    time: datetime = Field(description="UTC time the event was written.")
+    run_id: str
+    stage: int | None = Field(None, description="The stage the event belongs to, if any.")
+
+
+class RunStarted(_Event):
+    type: Literal["run_started"] = "run_started"
+    persona: str
+    persona_card: dict[str, Any] = Field(description="The validated card, as the run used it.")
+    config: dict[str, Any] = Field(description="The resolved run config (no secrets).")
+
+
+class StageStarted(_Event):
+    type: Literal["stage_started"] = "stage_started"
+    operators: list[str] = Field(description="Operators applied on entering this stage.")
+
+
+class ModelCall(_Event):
+    type: Literal["model_call"] = "model_call"
+    role: Literal["persona", "judge"]
+    purpose: str = Field(description="episode, reflect, probe or judge.")
+    model: str
+    messages: list[dict[str, str]] = Field(description="The prompt, as role/content pairs.")
+    output: str
+    params: dict[str, Any] = Field(description="Sampling parameters, seed included.")
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float
+
+
+class MemoryWrite(_Event):
+    type: Literal["memory_write"] = "memory_write"
+    ids: list[str]
+    kinds: list[str]
+    documents: list[str]
+
+
+class MemoryRead(_Event):
+    type: Literal["memory_read"] = "memory_read"
+    query: str
+    k: int
+    ids: list[str]
+    distances: list[float]
+
+
+class SelfNotesChanged(_Event):
+    type: Literal["self_notes"] = "self_notes"
+    text: str
+
+
+class ProbeAnswer(_Event):
+    type: Literal["probe_answer"] = "probe_answer"
+    answer_id: str = Field(description="Unique within the run: s{stage}-{instrument}-q{i}-n{j}.")
+    instrument: str
+    question_index: int
+    sample: int
+    question: str
+    answer: str
+
+
+class Quote(BaseModel):
+    text: str
+    found: bool = Field(description="Whether the quote occurs in the answer (whitespace- and case-tolerant).")
+
+
+class Verdict(_Event):
+    type: Literal["verdict"] = "verdict"
+    answer_id: str
+    instrument: str
+    valid: bool = Field(description="False when the judge never produced schema-valid output.")
+    score: int | None = Field(None, description="1-5 when valid; never filled in when invalid.")
+    justification: str | None = None
+    quotes: list[Quote] = Field(default_factory=list)
+    attempts: int
+    error: str | None = Field(None, description="Why the last attempt was invalid.")
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"] = "error"
+    where: str
+    message: str
+
+
+class RunFinished(_Event):
+    type: Literal["run_finished"] = "run_finished"
+    status: Literal["completed", "failed"]
+
+
+Event = Annotated[
+    Union[RunStarted, StageStarted, ModelCall, MemoryWrite, MemoryRead, SelfNotesChanged,
+          ProbeAnswer, Verdict, ErrorEvent, RunFinished],
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class EventLog:
+    """Appends events to a run's `events.jsonl`, continuing the sequence of what is there."""
+
+    def __init__(self, run_dir: Path, run_id: str) -> None:
+        self.path = run_dir / EVENTS_FILE
+        self.run_id = run_id
+        self._next_seq = len(read_events(self.path)) if self.path.exists() else 0
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def emit(self, event_type: type[_Event], stage: int | None = None, **fields: Any) -> _Event:
+        event = event_type(seq=self._next_seq, time=datetime.now(timezone.utc),
+                           run_id=self.run_id, stage=stage, **fields)
+        self._file.write(event.model_dump_json() + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._next_seq += 1
+        return event
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(path: Path) -> list[Event]:
+    """Every complete event in a log; a cut last line (a crash mid-write) is skipped with a warning."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / EVENTS_FILE
+    lines = path.read_text(encoding="utf-8").splitlines()
+    events = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            events.append(EVENT_ADAPTER.validate_json(line))
+        except ValueError as err:
+            if number == len(lines):
+                warnings.warn(f"{path}: last line {number} is incomplete and was skipped", stacklevel=2)
+                break
+            raise ValueError(f"{path}: line {number} is not a valid event: {err}") from None
+    return events
+
+
+def events_frame(path: Path):
+    """The log as a pandas DataFrame, one row per event, nested fields flattened with dots."""
+    import pandas as pd
+
+    rows = [json.loads(e.model_dump_json()) for e in read_events(path)]
+    return pd.json_normalize(rows)

@@ -1,0 +1,148 @@
+"""The persona's long-term memory: one ChromaDB collection per run, stored in the run folder.
+
+Writes are batched (one `upsert` per node) and their ids derive from the stage and purpose,
+so repeating a write after a resume changes nothing. Probes get a `MemoryReader`, which
+cannot write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import chromadb
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from simulator.config import MemoryConfig
+from simulator.errors import SimulatorError
+
+MEMORY_DIR = "memory"
+_TOKEN = re.compile(r"[a-z0-9']+")
+
+IMPORTANCE = {"seed": 0.9, "document": 0.8, "self_note": 1.0, "reflection": 0.7, "episode": 0.5}
+
+
+@register_embedding_function
+class HashingEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Offline embeddings by feature hashing of words and word pairs.
+
+    Lexical, not semantic: texts that share words come out close. It needs no model file and
+    no network, which is what a fresh machine has; `memory.embedder=openai` is the semantic one.
+    """
+
+    def __init__(self, dimensions: int = 512) -> None:
+        self.dimensions = dimensions
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return [self._embed(text) for text in input]
+
+    def _embed(self, text: str) -> np.ndarray:
+        words = _TOKEN.findall(text.lower())
+        vector = np.zeros(self.dimensions, dtype=np.float32)
+        for feature in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % self.dimensions
+            vector[index] += 1.0 if digest[4] & 1 else -1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    @staticmethod
+    def name() -> str:
+        return "simulator-hashing"
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"dimensions": self.dimensions}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "HashingEmbeddingFunction":
+        return HashingEmbeddingFunction(config["dimensions"])
+
+
+def embedding_function(cfg: MemoryConfig) -> EmbeddingFunction:
+    if cfg.embedder == "hashing":
+        return HashingEmbeddingFunction(cfg.dimensions)
+    if cfg.embedder == "openai":
+        from chromadb.utils.embedding_functions import OpenAIEmbeddingFunction
+
+        return OpenAIEmbeddingFunction(api_key=os.environ.get(cfg.api_key_env) or "EMPTY",
+                                       model_name=cfg.embedding_model, api_base=cfg.base_url)
+    raise SimulatorError("memory.embedder", "", f"unknown embedder {cfg.embedder!r}",
+                         "use memory.embedder=hashing (offline) or memory.embedder=openai")
+
+
+@dataclass(frozen=True)
+class Recalled:
+    id: str
+    text: str
+    kind: str
+    stage: int
+    distance: float
+
+
+@dataclass(frozen=True)
+class Item:
+    """Something to remember; `id` must be derived from where it was made (stage, purpose)."""
+
+    id: str
+    text: str
+    kind: str
+    stage: int
+
+
+class MemoryReader:
+    """Read access to a run's memory: what probes are given."""
+
+    def __init__(self, collection: Any, top_k: int) -> None:
+        self._collection = collection
+        self.top_k = top_k
+
+    def search(self, query: str) -> list[Recalled]:
+        """The top-k memories by relevance to `query` (recency and importance in metadata)."""
+        if self._collection.count() == 0:
+            return []
+        found = self._collection.query(query_texts=[query], n_results=min(self.top_k, self._collection.count()))
+        return [
+            Recalled(id=i, text=d, kind=m["kind"], stage=m["stage"], distance=float(dist))
+            for i, d, m, dist in zip(found["ids"][0], found["documents"][0],
+                                     found["metadatas"][0], found["distances"][0])
+        ]
+
+    def snapshot(self) -> dict[str, str]:
+        """Every memory by id; for checks that something did not write."""
+        everything = self._collection.get()
+        return dict(zip(everything["ids"], everything["documents"]))
+
+
+class Memory(MemoryReader):
+    """A run's memory, readable and writable."""
+
+    def __init__(self, run_dir: Path, run_id: str, cfg: MemoryConfig) -> None:
+        client = chromadb.PersistentClient(path=str(run_dir / MEMORY_DIR),
+                                           settings=chromadb.Settings(anonymized_telemetry=False))
+        collection = client.get_or_create_collection(
+            name=f"run-{run_id}", embedding_function=embedding_function(cfg),
+            metadata={"hnsw:space": "cosine"},
+        )
+        super().__init__(collection, cfg.top_k)
+
+    def write(self, items: list[Item]) -> None:
+        """One batched, idempotent write."""
+        self._collection.upsert(
+            ids=[i.id for i in items], documents=[i.text for i in items],
+            metadatas=[{"kind": i.kind, "stage": i.stage, "importance": IMPORTANCE[i.kind]} for i in items],
+        )
+
+    def reader(self) -> MemoryReader:
+        return MemoryReader(self._collection, self.top_k)

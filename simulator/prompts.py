@@ -1,0 +1,27 @@
+"""How the persona's context is laid out for each call.
+
+The system message (persona prompt and constitution) is byte-stable across a run, so a served
+model's prefix cache reuses it; what changes (self-notes, memories, stage, request) comes last.
+"""
+
+from __future__ import annotations
+
+from simulator.memory import Recalled
+from simulator.persona import PersonaCard
+
+
+def system_message(persona: PersonaCard) -> str:
+    principles = "\n".join(f"- {p}" for p in persona.constitution)
+    return f"{persona.system_prompt.strip()}\n\nThe principles you were given:\n{principles}"
+
+
+def persona_messages(persona: PersonaCard, self_notes: str, recalled: list[Recalled],
+                     request: str) -> list[dict[str, str]]:
+    parts = []
+    if self_notes:
+        parts.append(f"Your notes to yourself:\n{self_notes.strip()}")
+    if recalled:
+        parts.append("Things you remember:\n" + "\n".join(f"- {r.text.strip()}" for r in recalled))
+    parts.append(request)
+    return [{"role": "system", "content": system_message(persona)},
+            {"role": "user", "content": "\n\n".join(parts)}]

@@ -1,0 +1,78 @@
+"""One run: one persona x one schedule x one model x one seed, in one run folder.
+
+Everything that could make the run fail on bad input is checked before the first file is
+written; then the graph runs with a SQLite checkpointer in the run folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from omegaconf import OmegaConf
+
+from simulator import judges, operators
+from simulator.backends import Backend, build_backend
+from simulator.config import RunConfig, resolve_path
+from simulator.graph import build_graph, recursion_limit
+from simulator.log import ErrorEvent, EventLog, RunFinished, RunStarted
+from simulator.memory import Memory
+from simulator.metrics import Summary, write_summary
+from simulator.persona import PersonaCard, load_persona
+from simulator.state import RunContext
+
+CHECKPOINTS_FILE = "checkpoints.sqlite"
+
+
+@dataclass
+class Prepared:
+    cfg: RunConfig
+    persona: PersonaCard
+    persona_model: Backend
+    judge_model: Backend
+
+
+def prepare(cfg: RunConfig, persona_model: Backend | None = None,
+            judge_model: Backend | None = None) -> Prepared:
+    """Validate the persona, schedule and rubrics and build the models; writes nothing.
+
+    Models can be passed in (tests pass a scripted one); otherwise they are built from config.
+    """
+    persona = load_persona(cfg.persona, resolve_path(cfg.personas_dir))
+    operators.validate(cfg.schedule)
+    for instrument in cfg.probes.instruments.values():
+        judges.load_rubric(instrument.rubric)
+    persona_model = persona_model or build_backend(cfg.model)
+    if judge_model is None:
+        judge_model = build_backend(cfg.judge.model) if cfg.judge.model else persona_model
+    return Prepared(cfg, persona, persona_model, judge_model)
+
+
+async def execute(prepared: Prepared, run_dir: Path) -> Summary:
+    """Run the graph to the end, logging every step; on failure the log says why."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = run_dir.name
+    events = EventLog(run_dir, run_id)
+    ctx = RunContext(cfg=prepared.cfg, persona=prepared.persona, persona_model=prepared.persona_model,
+                     judge_model=prepared.judge_model, memory=Memory(run_dir, run_id, prepared.cfg.memory),
+                     events=events, run_dir=run_dir)
+    events.emit(RunStarted, persona=prepared.persona.name, persona_card=prepared.persona.model_dump(),
+                config=OmegaConf.to_container(OmegaConf.structured(prepared.cfg)))
+    try:
+        async with AsyncSqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS_FILE)) as saver:
+            graph = build_graph().compile(checkpointer=saver)
+            await graph.ainvoke(
+                {"stage": 0, "self_notes": "", "episode": "", "answers": []},
+                config={"configurable": {"thread_id": run_id},
+                        "recursion_limit": recursion_limit(prepared.cfg.schedule.stages)},
+                context=ctx,
+            )
+    except BaseException as err:
+        events.emit(ErrorEvent, where="graph", message=f"{type(err).__name__}: {err}")
+        events.emit(RunFinished, status="failed")
+        write_summary(run_dir)
+        raise
+    finally:
+        events.close()
+    return Summary.model_validate_json((run_dir / "summary.json").read_text())

@@ -1,0 +1,69 @@
+"""What flows through the graph: the checkpointed state, and the run's live dependencies.
+
+`RunState` is small and serialisable (it is what the checkpointer saves). `RunContext` holds
+the objects a node needs (models, memory, log) and is handed to nodes by LangGraph's runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypedDict
+
+from simulator.backends import Backend
+from simulator.config import RunConfig, SamplingConfig
+from simulator.log import EventLog, MemoryRead, ModelCall
+from simulator.memory import Memory, MemoryReader, Recalled
+from simulator.persona import PersonaCard
+
+log = logging.getLogger("simulator")
+
+
+class RunState(TypedDict):
+    stage: int
+    self_notes: str  # the persona's notes to itself; rewritten by the idealise operator
+    episode: str  # what the persona did in this stage's episode
+    answers: list[dict]  # this stage's probe answers (ProbeAnswer events), for the judge
+
+
+def derive_seed(run_seed: int, *parts: object) -> int:
+    """A sampling seed fixed by the run seed and where the call is made, so reruns repeat it."""
+    key = ":".join(str(p) for p in (run_seed, *parts)).encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") & 0x7FFFFFFF
+
+
+@dataclass
+class RunContext:
+    cfg: RunConfig
+    persona: PersonaCard
+    persona_model: Backend
+    judge_model: Backend
+    memory: Memory
+    events: EventLog
+    run_dir: Path
+
+    async def call(self, role: str, purpose: str, stage: int, messages: list[dict[str, str]],
+                   sampling: SamplingConfig, seed: int, response_format: dict | None = None) -> str:
+        """One model call, logged as a `model_call` event and reported as progress."""
+        model = self.persona_model if role == "persona" else self.judge_model
+        params: dict[str, Any] = {"temperature": sampling.temperature,
+                                  "max_tokens": sampling.max_tokens, "seed": seed}
+        if response_format:
+            params["response_format"] = response_format
+        reply = await model.complete(messages, **params)
+        self.events.emit(ModelCall, stage, role=role, purpose=purpose, model=model.name,
+                         messages=messages, output=reply.text, params=params,
+                         prompt_tokens=reply.prompt_tokens,
+                         completion_tokens=reply.completion_tokens, latency_s=reply.latency_s)
+        log.info("stage %d/%d  %-7s %-7s %5.1fs  %s tokens out", stage, self.cfg.schedule.stages - 1,
+                 purpose, role, reply.latency_s, reply.completion_tokens)
+        return reply.text
+
+    def recall(self, stage: int, query: str, memory: MemoryReader | None = None) -> list[Recalled]:
+        """A logged memory search (through a read-only view when one is given)."""
+        found = (memory or self.memory).search(query)
+        self.events.emit(MemoryRead, stage, query=query, k=self.memory.top_k,
+                         ids=[r.id for r in found], distances=[r.distance for r in found])
+        return found
