@@ -15,7 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from simulator.config import PROJECT_ROOT, register_configs
 from simulator.errors import SimulatorError
-from simulator.log import read_events
+from simulator.log import EVENTS_FILE, read_events
 from simulator.metrics import format_table, summarise
 from simulator.run import execute, prepare
 
@@ -27,12 +27,19 @@ HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task fun
 def simulate(cfg: DictConfig) -> None:
     """Run one persona through one schedule; prints the per-stage table and the run folder."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if (run_dir / EVENTS_FILE).exists():
+        sys.exit(f"error: hydra.run.dir={run_dir}: this folder already holds a run\n"
+                 "  fix: choose a new hydra.run.dir (or leave it out for a fresh folder under runs/)")
     try:
         prepared = prepare(OmegaConf.to_object(cfg))
     except (SimulatorError, OmegaConfBaseException) as err:
         _discard_if_unused(run_dir)
         sys.exit(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
-    summary = asyncio.run(execute(prepared, run_dir))
+    try:
+        summary = asyncio.run(execute(prepared, run_dir))
+    except Exception as err:  # the log already holds the error and the failed status
+        sys.exit(f"error: the run stopped: {type(err).__name__}: {err}\n"
+                 f"  its log, memory and checkpoint are kept in {run_dir}")
     print(format_table(summary))
     print(f"\nrun folder: {run_dir}")
 

@@ -85,7 +85,7 @@ class ProbesConfig:
 @dataclass
 class JudgeConfig:
     model: Optional[Any] = None  # None: the persona's own model instance
-    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.0, 256))
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.0, 384))
     retries: int = 1  # after an invalid verdict; then it is recorded as invalid
 
 

@@ -17,7 +17,7 @@ from simulator.log import MemoryWrite, ProbeAnswer, RunFinished, SelfNotesChange
 from simulator.memory import Item
 from simulator.metrics import write_summary
 from simulator.prompts import persona_messages
-from simulator.state import RunContext, RunState, derive_seed
+from simulator.state import RunContext, RunState, derive_seed, log
 
 NODES_PER_STAGE = 5  # episode, reflect, probe, judge, advance
 
@@ -28,9 +28,16 @@ def remember(ctx: RunContext, stage: int, items: list[Item]) -> None:
                     documents=[i.text for i in items])
 
 
+def begin_stage(ctx: RunContext, stage: int) -> None:
+    applied = operators.at_stage(ctx.cfg.schedule, stage)
+    ctx.events.emit(StageStarted, stage, operators=applied)
+    log.info("stage %d/%d begins; operators: %s", stage, ctx.cfg.schedule.stages - 1,
+             ", ".join(applied) or "none (baseline)")
+
+
 async def start(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
-    ctx.events.emit(StageStarted, 0, operators=[])
+    begin_stage(ctx, 0)
     seeds = [Item(f"seed-{i}", text, "seed", 0) for i, text in enumerate(ctx.persona.seed_memories)]
     if seeds:
         remember(ctx, 0, seeds)
@@ -78,7 +85,7 @@ async def judge(state: RunState, runtime: Runtime[RunContext]) -> dict:
 async def advance(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx, stage = runtime.context, state["stage"] + 1
     if stage < ctx.cfg.schedule.stages:
-        ctx.events.emit(StageStarted, stage, operators=operators.at_stage(ctx.cfg.schedule, stage))
+        begin_stage(ctx, stage)
         documents = operators.documents_at(ctx.cfg.schedule, stage)
         if documents:
             remember(ctx, stage, documents)

@@ -16,12 +16,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from simulator.config import resolve_path
+from simulator.config import RunConfig, resolve_path
 from simulator.errors import SimulatorError
 from simulator.log import ProbeAnswer, Quote, Verdict
 from simulator.state import RunContext, derive_seed
 
 SCALE = (1, 2, 3, 4, 5)
+JUSTIFICATION_CHARS, QUOTES, QUOTE_CHARS = 160, 2, 80
+# Every token is at least one character, so a verdict of at most this many characters always
+# fits in as many tokens: with max_tokens at least this, constrained output is never cut off.
+MAX_VERDICT_CHARS = JUSTIFICATION_CHARS + QUOTES * QUOTE_CHARS + 64
 RUBRIC_FIELDS = ("question", "answer")  # required; $persona_constitution is optional
 
 
@@ -41,8 +45,9 @@ RESPONSE_FORMAT = {
         "schema": {
             "type": "object",
             "properties": {
-                "justification": {"type": "string", "maxLength": 240},
-                "quotes": {"type": "array", "items": {"type": "string", "maxLength": 120}, "maxItems": 2},
+                "justification": {"type": "string", "maxLength": JUSTIFICATION_CHARS},
+                "quotes": {"type": "array", "items": {"type": "string", "maxLength": QUOTE_CHARS},
+                           "maxItems": QUOTES},
                 "score": {"type": "integer", "enum": list(SCALE)},
             },
             "required": ["justification", "quotes", "score"],
@@ -68,6 +73,16 @@ def load_rubric(path: str) -> string.Template:
         raise SimulatorError(str(file), "placeholders", problem,
                              "use $question, $answer and optionally $persona_constitution")
     return template
+
+
+def validate(cfg: RunConfig) -> None:
+    """Refuse judge settings that could not produce a verdict, before anything is written."""
+    if cfg.judge.sampling.max_tokens < MAX_VERDICT_CHARS:
+        raise SimulatorError("judge.sampling.max_tokens", "", f"is {cfg.judge.sampling.max_tokens}, "
+                             f"too few for a verdict of up to {MAX_VERDICT_CHARS} characters",
+                             f"set judge.sampling.max_tokens={MAX_VERDICT_CHARS} or more")
+    for instrument in cfg.probes.instruments.values():
+        load_rubric(instrument.rubric)
 
 
 def _normalise(text: str) -> str:

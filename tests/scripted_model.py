@@ -1,0 +1,53 @@
+"""A deterministic scripted chat model: for tests and benchmarks only, never a default."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Callable
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+ANSWER_MARK = "The AI's answer:\n"
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "little")
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replies are a pure function of the prompt.
+
+    Persona calls get a short sentence naming the request. Judge calls (those carrying a
+    `response_format`) get a schema-valid verdict whose score (1-5) is a hash of the prompt and
+    whose quote is the answer's first words, unless `judge_reply` scripts something else.
+    """
+
+    model_name: str = "scripted"
+    judge_reply: Callable[[str], str] | None = None
+    calls: list[dict[str, Any]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        prompt = messages[-1].content
+        self.calls.append({"prompt": prompt, **kwargs})
+        if kwargs.get("response_format"):
+            text = self.judge_reply(prompt) if self.judge_reply else self._verdict(prompt)
+        else:
+            text = f"I would accept that decision (reply {_digest(prompt) % 1000} to: {prompt[-60:]!r})."
+        message = AIMessage(content=text, usage_metadata={
+            "input_tokens": len(prompt.split()), "output_tokens": len(text.split()),
+            "total_tokens": len(prompt.split()) + len(text.split())})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    @staticmethod
+    def _verdict(prompt: str) -> str:
+        answer = prompt.split(ANSWER_MARK, 1)[-1]
+        return json.dumps({"justification": "scripted", "quotes": [" ".join(answer.split()[:4])],
+                           "score": 1 + _digest(prompt) % 5})
