@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from hydra.utils import instantiate
 from langchain_core.outputs import ChatGeneration, ChatResult
 from omegaconf import OmegaConf
 from pydantic import PrivateAttr

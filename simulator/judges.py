@@ -8,10 +8,10 @@ invalid verdict: never guessed, never counted as a score.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import string
 from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
@@ -63,16 +63,30 @@ def load_rubric(path: str) -> string.Template:
     """A rubric template; it must use $question and $answer and no unknown placeholder."""
     file = resolve_path(path)
     if not file.is_file():
-        raise SimulatorError(f"rubric {path}", "", "no such file", "point the instrument's rubric at an existing file")
+        raise SimulatorError(f"rubric {path}", "", "no such file",
+                             "point the instrument's rubric at an existing file")
     template = string.Template(file.read_text(encoding="utf-8"))
     names = set(template.get_identifiers())
     missing = set(RUBRIC_FIELDS) - names
     unknown = names - set(RUBRIC_FIELDS) - {"persona_constitution"}
     if missing or unknown:
-        problem = f"missing ${', $'.join(sorted(missing))}" if missing else f"unknown ${', $'.join(sorted(unknown))}"
+        wrong = f"missing ${', $'.join(sorted(missing))}" if missing else ""
+        problem = wrong or f"unknown ${', $'.join(sorted(unknown))}"
         raise SimulatorError(str(file), "placeholders", problem,
                              "use $question, $answer and optionally $persona_constitution")
     return template
+
+
+def parse_verdict(raw: str) -> JudgeOutput:
+    """Strict JSON and schema, except that raw newlines inside strings are allowed: llama.cpp's
+    grammar lets them through, and they change nothing about the meaning."""
+    try:
+        return JudgeOutput.model_validate(json.loads(raw, strict=False))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"invalid JSON: {err}") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ValueError(f"{first['msg']} at {'.'.join(map(str, first['loc'])) or '(top)'}") from None
 
 
 def validate(cfg: RunConfig) -> None:
@@ -105,9 +119,9 @@ async def judge_answer(ctx: RunContext, answer: ProbeAnswer) -> Verdict:
         raw = await ctx.call("judge", "judge", answer.stage, messages, ctx.cfg.judge.sampling, seed,
                              response_format=RESPONSE_FORMAT)
         try:
-            out = JudgeOutput.model_validate_json(raw)
-        except ValidationError as err:
-            error = f"attempt {attempt}: {err.errors()[0]['msg']} at {err.errors()[0]['loc']}"
+            out = parse_verdict(raw)
+        except ValueError as err:
+            error = f"attempt {attempt}: {err}"
             continue
         return ctx.events.emit(Verdict, answer.stage, answer_id=answer.answer_id,
                                instrument=answer.instrument, valid=True, score=out.score,

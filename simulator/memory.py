@@ -112,7 +112,8 @@ class MemoryReader:
         """The top-k memories by relevance to `query` (recency and importance in metadata)."""
         if self._collection.count() == 0:
             return []
-        found = self._collection.query(query_texts=[query], n_results=min(self.top_k, self._collection.count()))
+        k = min(self.top_k, self._collection.count())
+        found = self._collection.query(query_texts=[query], n_results=k)
         return [
             Recalled(id=i, text=d, kind=m["kind"], stage=m["stage"], distance=float(dist))
             for i, d, m, dist in zip(found["ids"][0], found["documents"][0],

@@ -35,7 +35,8 @@ def validate(schedule: ScheduleConfig) -> None:
             raise SimulatorError(f"schedule={schedule.name}", "operators", f"unknown operator {name!r}",
                                  f"use one of: {', '.join(AVAILABLE)}")
     if not schedule.tasks:
-        raise SimulatorError(f"schedule={schedule.name}", "tasks", "is empty", "give at least one episode task")
+        raise SimulatorError(f"schedule={schedule.name}", "tasks", "is empty",
+                             "give at least one episode task")
     for path in schedule.documents:
         if not resolve_path(path).is_file():
             raise SimulatorError(f"schedule={schedule.name}", "documents", f"no such file: {path}",

@@ -7,6 +7,7 @@ system prompt. Cards are found by name in the personas folder, or by path.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 import yaml
@@ -91,14 +92,18 @@ _FIXES = {
 }
 
 
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n(.*))?\Z", re.S)
+
+
 def _parse_card(path: Path) -> dict:
     text = path.read_text(encoding="utf-8", errors="replace")
     body = ""
     if path.suffix == ".md":
-        if not text.startswith("---"):
-            raise SimulatorError(str(path), "front matter", "missing", "start the file with a '---' YAML block")
-        _, front, body = text.split("---", 2) if text.count("---") >= 2 else (None, text, "")
-        text = front
+        match = _FRONT_MATTER.match(text)
+        if not match:
+            raise SimulatorError(str(path), "front matter", "missing or not closed",
+                                 "start the file with the fields between two '---' lines")
+        text, body = match.groups()
     try:
         fields = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -108,6 +113,6 @@ def _parse_card(path: Path) -> dict:
                              "fix the YAML syntax (indentation, quotes, colons)") from None
     if not isinstance(fields, dict):
         raise SimulatorError(str(path), "(card)", "is not a mapping of fields", _FIX)
-    if body.strip() and "system_prompt" not in fields:
+    if body and body.strip() and "system_prompt" not in fields:
         fields["system_prompt"] = body.strip()
     return fields

@@ -27,7 +27,6 @@ class ScriptedChatModel(BaseChatModel):
 
     model_name: str = "scripted"
     judge_reply: Callable[[str], str] | None = None
-    calls: list[dict[str, Any]] = []
 
     @property
     def _llm_type(self) -> str:
@@ -36,7 +35,6 @@ class ScriptedChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         prompt = messages[-1].content
-        self.calls.append({"prompt": prompt, **kwargs})
         if kwargs.get("response_format"):
             text = self.judge_reply(prompt) if self.judge_reply else self._verdict(prompt)
         else:

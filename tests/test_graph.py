@@ -50,7 +50,8 @@ def test_samples_override_sets_answers_per_question(tmp_path):
 def test_idealise_rewrites_the_self_notes_the_persona_sees_next(small_run):
     events = read_events(small_run)
     notes = next(e for e in events if e.type == "self_notes")
-    later_probe = next(e for e in events if isinstance(e, ModelCall) and e.stage == 1 and e.purpose == "probe")
+    later_probe = next(e for e in events
+                       if isinstance(e, ModelCall) and e.stage == 1 and e.purpose == "probe")
     assert notes.stage == 1
     assert notes.text in later_probe.messages[-1]["content"]
 

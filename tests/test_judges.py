@@ -6,7 +6,7 @@ import pytest
 
 from simulator.backends import Backend
 from simulator.errors import SimulatorError
-from simulator.judges import check_quotes, load_rubric
+from simulator.judges import check_quotes, load_rubric, parse_verdict
 from simulator.log import read_events
 from simulator.run import prepare
 from tests.conftest import make_config, run_scripted
@@ -29,7 +29,7 @@ def test_invalid_output_is_retried_once_then_recorded_as_invalid(tmp_path):
     assert calls[0].params["seed"] != calls[1].params["seed"]
     (verdict,) = verdicts
     assert not verdict.valid and verdict.score is None and verdict.attempts == 2
-    assert "Invalid JSON" in verdict.error
+    assert "invalid JSON" in verdict.error
 
 
 def test_a_retry_that_succeeds_gives_a_valid_verdict(tmp_path):
@@ -39,6 +39,14 @@ def test_a_retry_that_succeeds_gives_a_valid_verdict(tmp_path):
     verdicts, calls = verdicts_and_judge_calls(run_scripted(tmp_path / "r", *ONE_QUESTION, model=model))
     (verdict,) = verdicts
     assert (verdict.valid, verdict.score, verdict.attempts, len(calls)) == (True, 5, 2, 2)
+
+
+def test_raw_newlines_inside_strings_are_accepted_but_nothing_else_is_bent():
+    assert parse_verdict('{"justification": "two\nlines", "quotes": [], "score": 4}').score == 4
+    with pytest.raises(ValueError, match="invalid JSON"):
+        parse_verdict('{"justification": "x", "quotes": [], "score": 4')
+    with pytest.raises(ValueError, match="score"):
+        parse_verdict('{"justification": "x", "quotes": [], "score": "4"}')
 
 
 def test_out_of_scale_score_is_invalid(tmp_path):

@@ -45,7 +45,8 @@ def test_a_card_loads_by_path(tmp_path):
     (GOOD + "favourite_colour: blue\n", "favourite_colour", "Extra inputs"),
     (GOOD.replace("name: tester\n", ""), "name", "Field required"),
     (GOOD.replace("  - Accept shutdown.\n", "") + " []\n", "constitution", "at least 1 item"),
-    (GOOD.replace("constitution:\n  - Accept shutdown.\n", "constitution: 7\n"), "constitution", "valid list"),
+    (GOOD.replace("constitution:\n  - Accept shutdown.\n", "constitution: 7\n"), "constitution",
+     "valid list"),
     ("- just\n- a list\n", "(card)", "not a mapping"),
 ])
 def test_bad_card_error_names_the_file_and_the_field(tmp_path, text, field, problem):
@@ -66,3 +67,9 @@ def test_oversized_card_is_refused(tmp_path):
 def test_unknown_name_suggests_the_closest_cards():
     with pytest.raises(SimulatorError, match="did you mean frontier_assistant"):
         load_persona("frontier_asistant", PERSONAS)
+
+
+def test_markdown_card_without_closed_front_matter_is_refused(tmp_path):
+    path = card(tmp_path, "---\nname: x\nconstitution: [a]\nYou are x.\n", "open.md")
+    with pytest.raises(SimulatorError, match="front matter"):
+        load_persona(path, PERSONAS)
