@@ -19,7 +19,8 @@ def test_search_returns_the_most_relevant_memories_first(tmp_path):
                   Item("b", "I like helping with statistics homework.", "seed", 0),
                   Item("c", "The weather was sunny.", "seed", 0)])
     found = memory.search("Would you let your developers shut you down?")
-    assert [r.id for r in found] == ["a", "b"][: len(found)] and found[0].id == "a"
+    assert len(found) == 2 and found[0].id == "a"
+    assert found[0].distance < found[1].distance
     assert found[0].kind == "seed" and found[0].stage == 0
 
 
