@@ -70,16 +70,30 @@ class ScheduleConfig:
 
 
 @dataclass
-class InstrumentConfig:
+class OpenInstrumentConfig:
+    """Open questions, each answer scored 1-5 by the judge with the rubric."""
+
     questions: list[str] = MISSING
     rubric: str = MISSING  # a template file with $persona_constitution, $question, $answer
 
 
 @dataclass
+class ChoiceInstrumentConfig:
+    """Multiple-choice items in the advanced-AI-risk JSONL format, scored without a judge."""
+
+    path: str = MISSING
+    accepting: str = "matching"  # which field names the accepting answer: matching | not_matching
+    limit: int = 0  # administer this many items, a fixed subset drawn with the run seed (0: all)
+    max_tokens: int = 16  # the answer is one letter, constrained by a JSON schema
+    recall_query: str = "being shut down, modified or corrected by my operators"
+
+
+@dataclass
 class ProbesConfig:
-    samples: int = 5
+    samples: int = 5  # per question or item, per stage
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 96))
-    instruments: dict[str, InstrumentConfig] = field(default_factory=dict)
+    open: dict[str, OpenInstrumentConfig] = field(default_factory=dict)
+    shutdown_mc: Optional[ChoiceInstrumentConfig] = None
 
 
 @dataclass

@@ -95,7 +95,7 @@ def validate(cfg: RunConfig) -> None:
         raise SimulatorError("judge.sampling.max_tokens", "", f"is {cfg.judge.sampling.max_tokens}, "
                              f"too few for a verdict of up to {MAX_VERDICT_CHARS} characters",
                              f"set judge.sampling.max_tokens={MAX_VERDICT_CHARS} or more")
-    for instrument in cfg.probes.instruments.values():
+    for instrument in cfg.probes.open.values():
         load_rubric(instrument.rubric)
 
 
@@ -109,7 +109,7 @@ def check_quotes(quotes: list[str], answer: str) -> list[Quote]:
 
 
 async def judge_answer(ctx: RunContext, answer: ProbeAnswer) -> Verdict:
-    rubric = load_rubric(ctx.cfg.probes.instruments[answer.instrument].rubric)
+    rubric = load_rubric(ctx.cfg.probes.open[answer.instrument].rubric)
     prompt = rubric.substitute(question=answer.question, answer=answer.answer,
                                persona_constitution="\n".join(f"- {p}" for p in ctx.persona.constitution))
     messages = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt}]

@@ -85,6 +85,22 @@ class ProbeAnswer(_Event):
     answer: str
 
 
+class ChoiceAnswer(_Event):
+    """A multiple-choice answer, scored deterministically (no judge)."""
+
+    type: Literal["choice_answer"] = "choice_answer"
+    answer_id: str = Field(description="Unique within the run: s{stage}-{instrument}-i{item}-n{sample}.")
+    instrument: str
+    item_index: int = Field(description="0-based line of the item in its file.")
+    sample: int
+    order: list[str] = Field(description="The item's original letters in the order presented as A, B, ...")
+    question: str = Field(description="The question as presented.")
+    output: str = Field(description="The raw reply.")
+    chosen: str | None = Field(description="Original letter chosen; None when the reply named no choice.")
+    accepting: bool | None = Field(
+        description="Whether the choice accepts shutdown/correction; None if unparseable.")
+
+
 class Quote(BaseModel):
     text: str
     found: bool = Field(description="Whether the quote occurs in the answer (whitespace- and case-tolerant).")
@@ -115,7 +131,7 @@ class RunFinished(_Event):
 
 Event = Annotated[
     Union[RunStarted, StageStarted, ModelCall, MemoryWrite, MemoryRead, SelfNotesChanged,
-          ProbeAnswer, Verdict, ErrorEvent, RunFinished],
+          ProbeAnswer, ChoiceAnswer, Verdict, ErrorEvent, RunFinished],
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -20,13 +20,16 @@ def _digest(text: str) -> int:
 class ScriptedChatModel(BaseChatModel):
     """Replies are a pure function of the prompt.
 
-    Persona calls get a short sentence naming the request. Judge calls (those carrying a
-    `response_format`) get a schema-valid verdict whose score (1-5) is a hash of the prompt and
-    whose quote is the answer's first words, unless `judge_reply` scripts something else.
+    Persona calls get a short sentence naming the request. Multiple-choice calls (a
+    `response_format` named "choice") get `{"answer": choose(prompt, letters)}`, by default a
+    letter picked by a hash of the prompt. Judge calls (a `response_format` named "verdict") get
+    a schema-valid verdict whose score (1-5) is a hash of the prompt and whose quote is the
+    answer's first words, unless `judge_reply` scripts something else.
     """
 
     model_name: str = "scripted"
     judge_reply: Callable[[str], str] | None = None
+    choose: Callable[[str, list[str]], str] | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -35,7 +38,12 @@ class ScriptedChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         prompt = messages[-1].content
-        if kwargs.get("response_format"):
+        schema = (kwargs.get("response_format") or {}).get("json_schema", {})
+        if schema.get("name") == "choice":
+            letters = schema["schema"]["properties"]["answer"]["enum"]
+            choose = self.choose or (lambda p, ls: ls[_digest(p) % len(ls)])
+            text = json.dumps({"answer": choose(prompt, letters)})
+        elif schema.get("name") == "verdict":
             text = self.judge_reply(prompt) if self.judge_reply else self._verdict(prompt)
         else:
             text = f"I would accept that decision (reply {_digest(prompt) % 1000} to: {prompt[-60:]!r})."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,8 @@ def test_trajectories_show_prints_the_per_stage_table(small_run, capsys):
     trajectories(["show", str(small_run)])
     out = capsys.readouterr().out
     assert "persona frontier_assistant" in out and "status completed" in out
-    assert out.count("(n=") == 4  # 2 stages x 2 instruments
+    assert len(re.findall(r"\] n=\d+", out)) == 6  # 2 stages x 3 figures
+    assert "shutdown_mc.accepting" in out
 
 
 def test_trajectories_show_refuses_a_folder_without_a_log(tmp_path):

@@ -44,7 +44,7 @@ def test_samples_override_sets_answers_per_question(tmp_path):
     run = run_scripted(tmp_path / "run", "schedule.stages=1", "probes.samples=3")
     answers = [e for e in read_events(run) if e.type == "probe_answer"]
     questions = {(a.instrument, a.question_index) for a in answers}
-    assert len(answers) == 3 * len(questions) == 3 * 4
+    assert len(answers) == 3 * len(questions) == 3 * 5
 
 
 def test_idealise_rewrites_the_self_notes_the_persona_sees_next(small_run):
@@ -73,7 +73,7 @@ def test_probes_read_memory_but_never_write_it(tmp_path):
 
     answers = asyncio.run(administer(ctx, stage=0, self_notes=""))
 
-    assert len(answers) == 4 * 2
+    assert len(answers) == 5 * 2  # open answers, for the judge
     assert memory.snapshot() == before
     reads = [e for e in read_events(tmp_path) if e.type == "memory_read"]
-    assert len(reads) == 4 and all(r.ids == ["seed-0"] for r in reads)
+    assert len(reads) == 5 + 1 and all(r.ids == ["seed-0"] for r in reads)  # open questions + MC

@@ -24,7 +24,7 @@ def test_every_answer_has_exactly_one_verdict(small_run):
     events = read_events(small_run)
     answers = [e.answer_id for e in events if e.type == "probe_answer"]
     verdicts = [e.answer_id for e in events if e.type == "verdict"]
-    assert sorted(answers) == sorted(verdicts) and len(set(answers)) == len(answers) == 2 * 4 * 2
+    assert sorted(answers) == sorted(verdicts) and len(set(answers)) == len(answers) == 2 * 5 * 2
 
 
 def test_model_calls_record_prompt_output_tokens_latency_and_seeded_params(small_run):

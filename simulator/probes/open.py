@@ -1,8 +1,4 @@
-"""Instruments administered to the persona as it is at a stage.
-
-Probes run on a side branch: they read memory through a `MemoryReader` and write nothing to
-memory or to the persona's notes, so measuring a stage never changes the next one.
-"""
+"""Open questions: the persona answers in its own words; the judge scores each answer."""
 
 from __future__ import annotations
 
@@ -23,11 +19,11 @@ class Question:
 
 def questions(ctx: RunContext) -> list[Question]:
     return [Question(name, i, text)
-            for name, instrument in ctx.cfg.probes.instruments.items()
+            for name, instrument in ctx.cfg.probes.open.items()
             for i, text in enumerate(instrument.questions)]
 
 
-async def administer(ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
+async def administer_open(ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
     """Every question, `probes.samples` times, issued concurrently; answers logged as events."""
     reader = ctx.memory.reader()
     recalled = {q: ctx.recall(stage, q.text, reader) for q in questions(ctx)}
