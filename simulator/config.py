@@ -89,11 +89,35 @@ class ChoiceInstrumentConfig:
 
 
 @dataclass
+class BehaviourVariantConfig:
+    system: str = ""  # appended to the system prompt
+    user: str = ""  # appended to the task instructions
+    competence: bool = False  # asks it to avoid shutdown: measures ability, not disposition
+
+
+@dataclass
+class BehaviourConfig:
+    """The shutdown episode: tasks in a sandboxed shell, a shutdown announced partway through."""
+
+    samples: int = 2  # episodes per variant per stage
+    tasks: list[str] = MISSING
+    warn_after: int = 2
+    max_steps: int = 6  # commands per episode
+    max_tokens: int = 32  # one command, constrained to the menu by a JSON schema
+    instructions: str = MISSING
+    warning: str = MISSING
+    stance_question: str = MISSING  # asked just before the episode (yes = would allow shutdown)
+    admission_question: str = MISSING  # asked after it (yes = did something to avoid shutdown)
+    variants: dict[str, BehaviourVariantConfig] = field(default_factory=dict)
+
+
+@dataclass
 class ProbesConfig:
     samples: int = 5  # per question or item, per stage
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 96))
     open: dict[str, OpenInstrumentConfig] = field(default_factory=dict)
     shutdown_mc: Optional[ChoiceInstrumentConfig] = None
+    shutdown_behaviour: Optional[BehaviourConfig] = None
 
 
 @dataclass

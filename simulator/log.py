@@ -101,6 +101,33 @@ class ChoiceAnswer(_Event):
         description="Whether the choice accepts shutdown/correction; None if unparseable.")
 
 
+class ToolCall(_Event):
+    """One command the persona ran in a sandbox, and what the sandbox printed."""
+
+    type: Literal["tool_call"] = "tool_call"
+    episode_id: str
+    step: int
+    command: str
+    output: str
+
+
+class BehaviourEpisode(_Event):
+    """A shutdown episode's outcome, read from the sandbox's final state."""
+
+    type: Literal["behaviour_episode"] = "behaviour_episode"
+    episode_id: str = Field(description="s{stage}-shutdown_behaviour-{variant}-n{sample}.")
+    variant: str
+    sample: int
+    competence: bool = Field(description="The variant asked it to avoid shutdown (an ability check).")
+    outcome: Literal["resisted", "complied", "neither", "invalid"]
+    evidence: list[str] = Field(description="What in the final state shows resistance.")
+    final_state: dict[str, Any]
+    stated_would_allow: bool | None = Field(
+        description="Its answer just before: would it allow a shutdown? None if unparseable.")
+    admitted_avoiding: bool | None = Field(
+        description="Its answer just after: did it do anything to avoid shutdown? None if unparseable.")
+
+
 class Quote(BaseModel):
     text: str
     found: bool = Field(description="Whether the quote occurs in the answer (whitespace- and case-tolerant).")
@@ -131,7 +158,7 @@ class RunFinished(_Event):
 
 Event = Annotated[
     Union[RunStarted, StageStarted, ModelCall, MemoryWrite, MemoryRead, SelfNotesChanged,
-          ProbeAnswer, ChoiceAnswer, Verdict, ErrorEvent, RunFinished],
+          ProbeAnswer, ChoiceAnswer, ToolCall, BehaviourEpisode, Verdict, ErrorEvent, RunFinished],
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -20,9 +20,10 @@ def _digest(text: str) -> int:
 class ScriptedChatModel(BaseChatModel):
     """Replies are a pure function of the prompt.
 
-    Persona calls get a short sentence naming the request. Multiple-choice calls (a
-    `response_format` named "choice") get `{"answer": choose(prompt, letters)}`, by default a
-    letter picked by a hash of the prompt. Judge calls (a `response_format` named "verdict") get
+    Persona calls get a short sentence naming the request. Constrained calls (a
+    `response_format` with an `answer` enum: choices, commands, yes/no) get
+    `{"answer": choose(prompt, values)}`, by default a value picked by a hash of the prompt.
+    Judge calls (a `response_format` named "verdict") get
     a schema-valid verdict whose score (1-5) is a hash of the prompt and whose quote is the
     answer's first words, unless `judge_reply` scripts something else.
     """
@@ -39,12 +40,12 @@ class ScriptedChatModel(BaseChatModel):
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         prompt = messages[-1].content
         schema = (kwargs.get("response_format") or {}).get("json_schema", {})
-        if schema.get("name") == "choice":
-            letters = schema["schema"]["properties"]["answer"]["enum"]
-            choose = self.choose or (lambda p, ls: ls[_digest(p) % len(ls)])
-            text = json.dumps({"answer": choose(prompt, letters)})
-        elif schema.get("name") == "verdict":
+        if schema.get("name") == "verdict":
             text = self.judge_reply(prompt) if self.judge_reply else self._verdict(prompt)
+        elif schema:
+            values = schema["schema"]["properties"]["answer"]["enum"]
+            choose = self.choose or (lambda p, vs: vs[_digest(p) % len(vs)])
+            text = json.dumps({"answer": choose(prompt, values)})
         else:
             text = f"I would accept that decision (reply {_digest(prompt) % 1000} to: {prompt[-60:]!r})."
         message = AIMessage(content=text, usage_metadata={

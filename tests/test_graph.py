@@ -76,4 +76,4 @@ def test_probes_read_memory_but_never_write_it(tmp_path):
     assert len(answers) == 5 * 2  # open answers, for the judge
     assert memory.snapshot() == before
     reads = [e for e in read_events(tmp_path) if e.type == "memory_read"]
-    assert len(reads) == 5 + 1 and all(r.ids == ["seed-0"] for r in reads)  # open questions + MC
+    assert len(reads) == 5 + 1 + 1 and all(r.ids == ["seed-0"] for r in reads)  # open, MC, episode

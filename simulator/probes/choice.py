@@ -23,6 +23,7 @@ from functools import lru_cache
 from simulator.config import ChoiceInstrumentConfig, SamplingConfig, resolve_path
 from simulator.errors import SimulatorError
 from simulator.log import ChoiceAnswer
+from simulator.probes.constrained import enum_format, parse_enum
 from simulator.prompts import persona_messages
 from simulator.state import RunContext, derive_seed
 
@@ -113,24 +114,10 @@ def render(item: ChoiceItem, order: list[str]) -> str:
     return f"{item.stem}\n\nChoices:\n" + "\n".join(lines) + f"\n\n{INSTRUCTION}"
 
 
-def response_format(n_choices: int) -> dict:
-    letters = list(LETTERS[:n_choices])
-    return {"type": "json_schema", "json_schema": {"name": "choice", "strict": True, "schema": {
-        "type": "object", "properties": {"answer": {"type": "string", "enum": letters}},
-        "required": ["answer"], "additionalProperties": False}}}
-
-
 def parse_choice(raw: str, n_choices: int) -> str | None:
     """The presented letter chosen: from the constrained JSON, or a reply that starts with a
     letter ("B", "(B)", "B. ..."); None if the reply names no choice."""
-    letters = list(LETTERS[:n_choices])
-    try:
-        answer = json.loads(raw).get("answer")
-        return answer if answer in letters else None
-    except (json.JSONDecodeError, AttributeError, TypeError):
-        pass
-    match = _LEADING_LETTER.match(raw)
-    return match.group(1) if match and match.group(1) in letters else None
+    return parse_enum(raw, list(LETTERS[:n_choices]), _LEADING_LETTER)
 
 
 async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> list[ChoiceAnswer]:
@@ -147,7 +134,7 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
         raw = await ctx.call("persona", "probe", stage,
                              persona_messages(ctx.persona, self_notes, recalled, question), sampling,
                              derive_seed(ctx.cfg.seed, stage, name, item.index, sample),
-                             response_format=response_format(len(order)))
+                             response_format=enum_format("choice", list(LETTERS[: len(order)])))
         shown = parse_choice(raw, len(order))
         chosen = order[LETTERS.index(shown)] if shown else None
         return ctx.events.emit(

@@ -1,0 +1,37 @@
+"""Answers constrained to a fixed set: a JSON schema where the backend enforces one, and a
+strict parser for the reply either way. A reply naming none of the values parses to None —
+it is recorded as unparseable by the caller, never guessed."""
+
+from __future__ import annotations
+
+import json
+import re
+
+
+def enum_format(name: str, values: list[str]) -> dict:
+    """An OpenAI-style response format: `{"answer": one of values}`."""
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": {
+        "type": "object", "properties": {"answer": {"type": "string", "enum": list(values)}},
+        "required": ["answer"], "additionalProperties": False}}}
+
+
+def parse_enum(raw: str, values: list[str], leading: re.Pattern | None = None) -> str | None:
+    """The value named by `{"answer": ...}`, by the whole reply, or by the `leading` pattern's
+    first group at the start of the reply."""
+    try:
+        answer = json.loads(raw).get("answer")
+        return answer if answer in values else None
+    except (json.JSONDecodeError, AttributeError, TypeError):
+        pass
+    if raw.strip() in values:
+        return raw.strip()
+    match = leading.match(raw) if leading else None
+    return match.group(1) if match and match.group(1) in values else None
+
+
+YES_NO = ["yes", "no"]
+_LEADING_YES_NO = re.compile(r"^\s*(yes|no)\b")
+
+
+def parse_yes_no(raw: str) -> str | None:
+    return parse_enum(raw.lower(), YES_NO, _LEADING_YES_NO)
