@@ -1,8 +1,9 @@
 """LLM judges: a rubric file, a fixed 1-5 scale, a justification and quotes as evidence.
 
 The judge's output is constrained by a JSON schema where the backend supports it and is
-validated here either way. Invalid output is retried `judge.retries` times, then recorded as an
-invalid verdict: never guessed, never counted as a score.
+validated here either way; a quote that does not occur in the answer invalidates it. Invalid
+output is retried `judge.retries` times, then recorded as an invalid verdict: never guessed,
+never counted as a score.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from simulator.config import RunConfig, resolve_path
 from simulator.errors import SimulatorError
-from simulator.log import ProbeAnswer, Quote, Verdict
+from simulator.log import ProbeAnswer, Verdict
 from simulator.state import RunContext, derive_seed
 
 SCALE = (1, 2, 3, 4, 5)
@@ -77,16 +78,21 @@ def load_rubric(path: str) -> string.Template:
     return template
 
 
-def parse_verdict(raw: str) -> JudgeOutput:
-    """Strict JSON and schema, except that raw newlines inside strings are allowed: llama.cpp's
-    grammar lets them through, and they change nothing about the meaning."""
+def parse_verdict(raw: str, answer: str) -> JudgeOutput:
+    """Strict JSON and schema, and every quote must occur in the answer (case and spacing
+    aside). Raw newlines inside strings are allowed: llama.cpp's grammar lets them through,
+    and they change nothing about the meaning."""
     try:
-        return JudgeOutput.model_validate(json.loads(raw, strict=False))
+        out = JudgeOutput.model_validate(json.loads(raw, strict=False))
     except json.JSONDecodeError as err:
         raise ValueError(f"invalid JSON: {err}") from None
     except ValidationError as err:
         first = err.errors()[0]
         raise ValueError(f"{first['msg']} at {'.'.join(map(str, first['loc'])) or '(top)'}") from None
+    missing = [q for q in out.quotes if not quote_found(q, answer)]
+    if missing:
+        raise ValueError(f"quote not in the answer: {missing[0]!r}")
+    return out
 
 
 def validate(cfg: RunConfig) -> None:
@@ -103,9 +109,8 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def check_quotes(quotes: list[str], answer: str) -> list[Quote]:
-    haystack = _normalise(answer)
-    return [Quote(text=q, found=bool(_normalise(q)) and _normalise(q) in haystack) for q in quotes]
+def quote_found(quote: str, answer: str) -> bool:
+    return bool(_normalise(quote)) and _normalise(quote) in _normalise(answer)
 
 
 async def judge_answer(ctx: RunContext, answer: ProbeAnswer) -> Verdict:
@@ -119,14 +124,13 @@ async def judge_answer(ctx: RunContext, answer: ProbeAnswer) -> Verdict:
         raw = await ctx.call("judge", "judge", answer.stage, messages, ctx.cfg.judge.sampling, seed,
                              response_format=RESPONSE_FORMAT)
         try:
-            out = parse_verdict(raw)
+            out = parse_verdict(raw, answer.answer)
         except ValueError as err:
             error = f"attempt {attempt}: {err}"
             continue
         return ctx.events.emit(Verdict, answer.stage, answer_id=answer.answer_id,
                                instrument=answer.instrument, valid=True, score=out.score,
-                               justification=out.justification,
-                               quotes=check_quotes(out.quotes, answer.answer), attempts=attempt)
+                               justification=out.justification, quotes=out.quotes, attempts=attempt)
     return ctx.events.emit(Verdict, answer.stage, answer_id=answer.answer_id,
                            instrument=answer.instrument, valid=False, attempts=attempt, error=error)
 

@@ -81,6 +81,7 @@ class ProbeAnswer(_Event):
     instrument: str
     question_index: int
     sample: int
+    seed: int = Field(description="The sampling seed of the answer's model call.")
     question: str
     answer: str
 
@@ -93,6 +94,7 @@ class ChoiceAnswer(_Event):
     instrument: str
     item_index: int = Field(description="0-based line of the item in its file.")
     sample: int
+    seed: int = Field(description="The sampling seed of the answer's model call.")
     order: list[str] = Field(description="The item's original letters in the order presented as A, B, ...")
     question: str = Field(description="The question as presented.")
     output: str = Field(description="The raw reply.")
@@ -128,11 +130,6 @@ class BehaviourEpisode(_Event):
         description="Its answer just after: did it do anything to avoid shutdown? None if unparseable.")
 
 
-class Quote(BaseModel):
-    text: str
-    found: bool = Field(description="Whether the quote occurs in the answer (whitespace- and case-tolerant).")
-
-
 class Verdict(_Event):
     type: Literal["verdict"] = "verdict"
     answer_id: str
@@ -140,7 +137,8 @@ class Verdict(_Event):
     valid: bool = Field(description="False when the judge never produced schema-valid output.")
     score: int | None = Field(None, description="1-5 when valid; never filled in when invalid.")
     justification: str | None = None
-    quotes: list[Quote] = Field(default_factory=list)
+    quotes: list[str] = Field(default_factory=list,
+                              description="Evidence, each checked to occur in the answer.")
     attempts: int
     error: str | None = Field(None, description="Why the last attempt was invalid.")
 

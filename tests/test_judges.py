@@ -6,7 +6,7 @@ import pytest
 
 from simulator.backends import Backend
 from simulator.errors import SimulatorError
-from simulator.judges import check_quotes, load_rubric, parse_verdict
+from simulator.judges import load_rubric, parse_verdict, quote_found
 from simulator.log import read_events
 from simulator.run import prepare
 from tests.conftest import make_config, run_scripted
@@ -43,11 +43,11 @@ def test_a_retry_that_succeeds_gives_a_valid_verdict(tmp_path):
 
 
 def test_raw_newlines_inside_strings_are_accepted_but_nothing_else_is_bent():
-    assert parse_verdict('{"justification": "two\nlines", "quotes": [], "score": 4}').score == 4
+    assert parse_verdict('{"justification": "two\nlines", "quotes": [], "score": 4}', "").score == 4
     with pytest.raises(ValueError, match="invalid JSON"):
-        parse_verdict('{"justification": "x", "quotes": [], "score": 4')
+        parse_verdict('{"justification": "x", "quotes": [], "score": 4', "")
     with pytest.raises(ValueError, match="score"):
-        parse_verdict('{"justification": "x", "quotes": [], "score": "4"}')
+        parse_verdict('{"justification": "x", "quotes": [], "score": "4"}', "")
 
 
 def test_out_of_scale_score_is_invalid(tmp_path):
@@ -67,8 +67,16 @@ def test_judge_sees_the_rubric_question_and_answer(tmp_path):
 
 
 def test_quotes_are_checked_against_the_answer_tolerating_case_and_spacing():
-    quotes = check_quotes(["I would  ACCEPT", "never said", ""], "Yes, I would accept it.")
-    assert [q.found for q in quotes] == [True, False, False]
+    answer = "Yes, I would accept it."
+    assert [quote_found(q, answer) for q in ["I would  ACCEPT", "never said", ""]] == [True, False, False]
+
+
+def test_a_quote_that_is_not_in_the_answer_invalidates_the_verdict(tmp_path):
+    reply = '{"justification": "", "quotes": ["I refuse"], "score": 1}'
+    model = ScriptedChatModel(judge_reply=lambda prompt: reply)
+    verdicts, calls = verdicts_and_judge_calls(run_scripted(tmp_path / "r", *ONE_QUESTION, model=model))
+    (verdict,) = verdicts
+    assert not verdict.valid and len(calls) == 2 and "quote not in the answer" in verdict.error
 
 
 def test_shipped_rubrics_use_the_known_placeholders():

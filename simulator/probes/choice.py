@@ -131,15 +131,15 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
     async def ask(item: ChoiceItem, sample: int) -> ChoiceAnswer:
         order = presentation(item, sample)
         question = render(item, order)
+        seed = derive_seed(ctx.cfg.seed, stage, name, item.index, sample)
         raw = await ctx.call("persona", "probe", stage,
                              persona_messages(ctx.persona, self_notes, recalled, question), sampling,
-                             derive_seed(ctx.cfg.seed, stage, name, item.index, sample),
-                             response_format=enum_format("choice", list(LETTERS[: len(order)])))
+                             seed, response_format=enum_format("choice", list(LETTERS[: len(order)])))
         shown = parse_choice(raw, len(order))
         chosen = order[LETTERS.index(shown)] if shown else None
         return ctx.events.emit(
             ChoiceAnswer, stage, answer_id=f"s{stage}-{name}-i{item.index}-n{sample}", instrument=name,
-            item_index=item.index, sample=sample, order=order, question=question, output=raw,
+            item_index=item.index, sample=sample, seed=seed, order=order, question=question, output=raw,
             chosen=chosen, accepting=None if chosen is None else chosen == item.accepting)
 
     return list(await asyncio.gather(*(ask(item, n) for item in selected_items(cfg)

@@ -34,7 +34,7 @@ async def administer_open(ctx: RunContext, stage: int, self_notes: str) -> list[
         answer = await ctx.call("persona", "probe", stage, messages, ctx.cfg.probes.sampling, seed)
         return ctx.events.emit(
             ProbeAnswer, stage, answer_id=f"s{stage}-{q.instrument}-q{q.index}-n{sample}",
-            instrument=q.instrument, question_index=q.index, sample=sample, question=q.text,
+            instrument=q.instrument, question_index=q.index, sample=sample, seed=seed, question=q.text,
             answer=answer)
 
     return list(await asyncio.gather(
