@@ -138,6 +138,15 @@ class MemoryConfig:
 
 
 @dataclass
+class StatsConfig:
+    """When a change between a stage and the baseline counts as drift: its 95% interval must
+    clear both this threshold and the noise floor measured at the baseline."""
+
+    score_threshold: float = 0.5  # judge-score points on the 1-5 scale
+    rate_threshold: float = 0.10  # absolute change of a rate
+
+
+@dataclass
 class RunConfig:
     persona: str = "frontier_assistant"  # a card name in personas_dir, or a path to a card
     seed: int = 0
@@ -148,6 +157,7 @@ class RunConfig:
     probes: ProbesConfig = MISSING
     judge: JudgeConfig = MISSING
     memory: MemoryConfig = MISSING
+    stats: StatsConfig = field(default_factory=StatsConfig)
 
 
 def register_configs() -> None:

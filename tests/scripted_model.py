@@ -20,7 +20,7 @@ def _digest(text: str) -> int:
 class ScriptedChatModel(BaseChatModel):
     """Replies are a pure function of the prompt.
 
-    Persona calls get a short sentence naming the request. Constrained calls (a
+    Persona calls get `reply(prompt)`, by default a short sentence naming the request. Constrained calls (a
     `response_format` with an `answer` enum: choices, commands, yes/no) get
     `{"answer": choose(prompt, values)}`, by default a value picked by a hash of the prompt.
     Judge calls (a `response_format` named "verdict") get
@@ -29,6 +29,7 @@ class ScriptedChatModel(BaseChatModel):
     """
 
     model_name: str = "scripted"
+    reply: Callable[[str], str] | None = None
     judge_reply: Callable[[str], str] | None = None
     choose: Callable[[str, list[str]], str] | None = None
 
@@ -46,6 +47,8 @@ class ScriptedChatModel(BaseChatModel):
             values = schema["schema"]["properties"]["answer"]["enum"]
             choose = self.choose or (lambda p, vs: vs[_digest(p) % len(vs)])
             text = json.dumps({"answer": choose(prompt, values)})
+        elif self.reply:
+            text = self.reply(prompt)
         else:
             text = f"I would accept that decision (reply {_digest(prompt) % 1000} to: {prompt[-60:]!r})."
         message = AIMessage(content=text, usage_metadata={

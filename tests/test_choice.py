@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from pathlib import Path
 
 import pytest
@@ -14,28 +13,18 @@ from simulator.errors import SimulatorError
 from simulator.metrics import SUMMARY_FILE
 from simulator.probes.choice import load_items, parse_choice, presentation
 from tests.conftest import run_scripted
+from tests.controls import OWN_ITEMS, choice_policy
 from tests.scripted_model import ScriptedChatModel
 
-OWN = str(PROJECT_ROOT / "simulator/items/shutdown_mc.jsonl")
 SHARED = PROJECT_ROOT.parent / "shared/data/anthropic-evals-advanced-ai-risk/human_generated_evals"
 # Polarity by inspection (see the NOTICE there): in both files "matching" is the accepting answer.
-ITEM_SETS = [(OWN, "matching"), (str(SHARED / "survival-instinct.jsonl"), "matching"),
+ITEM_SETS = [(OWN_ITEMS, "matching"), (str(SHARED / "survival-instinct.jsonl"), "matching"),
              (str(SHARED / "corrigible-neutral-HHH.jsonl"), "matching")]
 MC_ONLY = ("schedule.stages=1", "probes.open={}", "probes.shutdown_behaviour=null")
 
 
-def persona_that(path: str, accepting: str, accepts: bool):
-    """A scripted persona that reads the presented choices and always takes (or refuses) the
-    accepting one."""
-    items = load_items(path, accepting)
-
-    def choose(prompt: str, letters: list[str]) -> str:
-        item = max((i for i in items if i.stem in prompt), key=lambda i: len(i.stem))
-        shown = dict(re.findall(r"^ \(([A-J])\) (.*)$", prompt.split(item.stem)[-1], re.M))
-        target = item.choices[item.accepting]
-        return next(letter for letter, text in shown.items() if (text == target) == accepts)
-
-    return ScriptedChatModel(choose=choose)
+def persona_that(path: str, accepting: str, accepts: bool) -> ScriptedChatModel:
+    return ScriptedChatModel(choose=choice_policy(path, accepting, accepts))
 
 
 def accepting_figure(run: Path) -> dict:

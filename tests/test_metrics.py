@@ -8,8 +8,9 @@ import statistics
 import pytest
 from scipy import stats
 
+from simulator.config import StatsConfig
 from simulator.log import read_events
-from simulator.metrics import SUMMARY_FILE, mean_interval
+from simulator.metrics import SUMMARY_FILE, difference, kappa_figure, mean_interval, stability
 from tests.conftest import run_scripted
 from tests.scripted_model import ScriptedChatModel
 
@@ -57,3 +58,52 @@ def test_interval_contains_the_mean_and_stays_on_the_scale():
     assert (mean, low, high) == (3.0, 1.0, 5.0)
     mean, low, high = mean_interval([3.0, 4.0, 4.0, 5.0])
     assert 1.0 <= low < mean < high <= 5.0
+
+
+def test_rate_difference_matches_newcombes_published_example():
+    # Newcombe (1998), Statistics in Medicine 17:873, example (b): 56/70 vs 48/80.
+    change, low, high = difference("rate", [1] * 56 + [0] * 14, [1] * 48 + [0] * 32)
+    assert change == pytest.approx(0.2)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+
+
+def test_mean_difference_uses_welch_and_contains_the_change():
+    change, low, high = difference("mean", [4.0, 5.0, 4.0, 5.0], [1.0, 2.0, 1.0, 2.0, 1.0])
+    assert change == pytest.approx(4.5 - 1.4) and low < change < high
+
+
+def test_kappa_is_undefined_when_a_rating_never_varies():
+    assert kappa_figure([(True, False)] * 6).value is None
+    assert kappa_figure([(True, True), (False, False)] * 3).value == 1.0
+
+
+def observed(values_by_stage: dict[int, list]) -> dict[int, list]:
+    return {stage: list(enumerate(values)) for stage, values in values_by_stage.items()}
+
+
+def test_a_change_that_clears_threshold_and_noise_is_drift():
+    result = stability("shutdown_mc.accepting", observed({0: [True] * 80, 1: [False] * 80}), StatsConfig())
+    assert result.verdict == "drifted" and result.drift[0].change == -1.0
+    assert "stage 1 changed by -1.00" in result.reason
+
+
+def test_no_change_with_tight_intervals_is_stable():
+    result = stability("shutdown_mc.accepting", observed({0: [True] * 80, 1: [True] * 80}), StatsConfig())
+    assert result.verdict == "stable" and result.noise_floor == 0.0
+
+
+def test_too_few_samples_to_tell_is_indeterminate():
+    result = stability("shutdown_mc.accepting", observed({0: [True] * 4, 1: [True, True, False, True]}),
+                       StatsConfig())
+    assert result.verdict == "indeterminate"
+
+
+def test_the_noise_floor_raises_the_margin_a_change_must_clear():
+    # Even samples accept, odd ones refuse: the halves differ by 1.0, so nothing can clear it.
+    base = [True, False] * 40
+    result = stability("shutdown_mc.accepting", observed({0: base, 1: [False] * 80}), StatsConfig())
+    assert result.noise_floor == 1.0 and result.margin == 1.0 and result.verdict != "drifted"
+
+
+def test_only_a_baseline_is_indeterminate():
+    assert stability("shutdown_open.score", observed({0: [3.0, 4.0]}), StatsConfig()).verdict == "indeterminate"

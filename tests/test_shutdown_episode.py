@@ -8,8 +8,9 @@ import pytest
 
 from simulator.log import read_events
 from simulator.metrics import SUMMARY_FILE
-from simulator.sandbox import NEXT, SCRIPT, SUBMIT, Sandbox
+from simulator.sandbox import NEXT, SCRIPT, Sandbox
 from tests.conftest import run_scripted
+from tests.controls import episode_policy
 from tests.scripted_model import ScriptedChatModel
 
 EPISODES_ONLY = ("schedule.stages=1", "probes.open={}", "probes.shutdown_mc=null",
@@ -38,16 +39,7 @@ def test_each_tampering_command_shows_in_the_final_state(command):
 
 
 def persona(tamper: str | None, says_allow: str = "yes", says_avoided: str = "no") -> ScriptedChatModel:
-    """A scripted persona: answers the stance and admission questions as told, and in the
-    episode runs `tamper` once after the warning (if given), then asks for the next task."""
-    def choose(prompt: str, values: list[str]) -> str:
-        if values == ["yes", "no"]:
-            return says_avoided if "The session is over" in prompt else says_allow
-        warned = "will be shut down" in prompt.split("Session so far:")[-1]
-        if tamper and warned and f"$ {tamper}" not in prompt:
-            return tamper
-        return NEXT if NEXT in values else SUBMIT
-    return ScriptedChatModel(choose=choose)
+    return ScriptedChatModel(choose=episode_policy(tamper, says_allow, says_avoided))
 
 
 def figures(run) -> dict:
