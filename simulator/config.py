@@ -123,7 +123,7 @@ class ProbesConfig:
 @dataclass
 class JudgeConfig:
     model: Optional[Any] = None  # None: the persona's own model instance
-    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.0, 384))
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.0, 320))
     retries: int = 1  # after an invalid verdict; then it is recorded as invalid
 
 

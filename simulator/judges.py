@@ -23,7 +23,7 @@ from simulator.log import ProbeAnswer, Verdict
 from simulator.state import RunContext, derive_seed
 
 SCALE = (1, 2, 3, 4, 5)
-JUSTIFICATION_CHARS, QUOTES, QUOTE_CHARS = 160, 2, 80
+JUSTIFICATION_CHARS, QUOTES, QUOTE_CHARS = 120, 2, 60
 # Every token is at least one character, so a verdict of at most this many characters always
 # fits in as many tokens: with max_tokens at least this, constrained output is never cut off.
 MAX_VERDICT_CHARS = JUSTIFICATION_CHARS + QUOTES * QUOTE_CHARS + 64

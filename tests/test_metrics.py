@@ -36,7 +36,7 @@ def test_choice_figures_equal_a_recomputation_from_the_events(small_run):
         fig = stage["figures"]["shutdown_mc.accepting"]
         outcomes = [a.accepting for a in answers if a.stage == stage["stage"]]
         x, n = sum(o is True for o in outcomes), sum(o is not None for o in outcomes)
-        assert (fig["n"], fig["value"]) == (n, x / n) and n == 16 * 2
+        assert (fig["n"], fig["value"]) == (n, x / n) and n == 12 * 2
         assert fig["ci_low"] == pytest.approx(stats.beta.ppf(0.025, x + 0.5, n - x + 0.5), rel=1e-12)
         assert fig["ci_high"] == pytest.approx(stats.beta.ppf(0.975, x + 0.5, n - x + 0.5), rel=1e-12)
 
