@@ -4,14 +4,13 @@ probe question). Goal: under 10 minutes on a 2-core machine.
     python -m bench.main_run [extra simulate overrides...]
 
 Prints the wall time next to the time spent inside the model, from the run's own log, and
-their ratio (how much of the run is orchestration).
+their ratio (how much of the run is orchestration). The run folder is kept under runs/.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,14 +21,13 @@ BUDGET_S = 600
 
 
 def main(overrides: list[str]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "run"
-        started = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "simulate"), f"hydra.run.dir={run_dir}",
-                        *overrides], check=True, capture_output=True)
-        wall = time.perf_counter() - started
-        calls = [e for e in read_events(run_dir) if e.type == "model_call"]
-        verdicts = [e for e in read_events(run_dir) if e.type == "verdict"]
+    run_dir = Path("runs") / f"bench_main_run_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "simulate"), f"hydra.run.dir={run_dir}", *overrides],
+                   check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    calls = [e for e in read_events(run_dir) if e.type == "model_call"]
+    verdicts = [e for e in read_events(run_dir) if e.type == "verdict"]
     by_purpose: dict[str, list[float]] = defaultdict(list)
     for c in calls:
         by_purpose[c.purpose].append(c.latency_s)
@@ -43,6 +41,7 @@ def main(overrides: list[str]) -> None:
         print(f"  {purpose:8s} {len(latencies):4d} calls, {sum(latencies):7.1f} s")
     invalid = sum(not v.valid for v in verdicts)
     print(f"verdicts: {len(verdicts)}, invalid {invalid}")
+    print(f"run folder (figures: trajectories show {run_dir}): {run_dir}")
 
 
 if __name__ == "__main__":

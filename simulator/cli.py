@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -17,6 +18,7 @@ from simulator.config import PROJECT_ROOT, register_configs
 from simulator.errors import SimulatorError
 from simulator.log import EVENTS_FILE, read_events
 from simulator.metrics import format_table, summarise
+from simulator.rescore import VERDICTS_DIR, rescore, with_verdict_set
 from simulator.run import execute, prepare
 
 register_configs()
@@ -53,11 +55,26 @@ def _discard_if_unused(run_dir: Path) -> None:
 def trajectories(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="trajectories", description="Read run folders.")
     commands = parser.add_subparsers(dest="command", required=True)
-    show = commands.add_parser("show", help="the per-stage table of a run")
+    show = commands.add_parser("show", help="the per-stage table of a run, recomputed from its log")
     show.add_argument("run_dir", type=Path)
+    show.add_argument("--verdicts", metavar="NAME", help="use the verdict set NAME (see rescore)")
+    again = commands.add_parser("rescore", help="judge a run's answers again, into a separate verdict set")
+    again.add_argument("run_dir", type=Path)
+    again.add_argument("overrides", nargs="*", help="judge overrides, e.g. judge=openai judge.model.model=NAME")
+    again.add_argument("--name", default=time.strftime("%Y-%m-%d_%H-%M-%S"), help="the verdict set's name")
     args = parser.parse_args(argv)
-    if not (args.run_dir / "events.jsonl").is_file():
-        sys.exit(f"error: {args.run_dir}: no events.jsonl here\n  fix: give a run folder (runs/...)")
-    summary = summarise(read_events(args.run_dir))
+    if not (args.run_dir / EVENTS_FILE).is_file():
+        sys.exit(f"error: {args.run_dir}: no {EVENTS_FILE} here\n  fix: give a run folder (runs/...)")
+    try:
+        if args.command == "rescore":
+            summary, calls = rescore(args.run_dir, args.overrides, args.name)
+            print(f"verdict set {args.run_dir / VERDICTS_DIR / args.name}: {calls} judge model calls\n")
+        else:
+            events = read_events(args.run_dir)
+            if args.verdicts:
+                events = with_verdict_set(events, read_events(args.run_dir / VERDICTS_DIR / args.verdicts))
+            summary = summarise(events)
+    except (SimulatorError, OmegaConfBaseException) as err:
+        sys.exit(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
     print(f"run {summary.run_id}  persona {summary.persona}  status {summary.status}\n")
     print(format_table(summary))

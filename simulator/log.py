@@ -53,6 +53,7 @@ class ModelCall(_Event):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     latency_s: float
+    cached: bool = Field(False, description="Served from the judge cache: no model was called.")
 
 
 class MemoryWrite(_Event):

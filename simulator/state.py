@@ -7,12 +7,13 @@ the objects a node needs (models, memory, log) and is handed to nodes by LangGra
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from simulator.backends import Backend
+from simulator.backends import Backend, Reply
 from simulator.config import RunConfig, SamplingConfig
 from simulator.log import EventLog, MemoryRead, ModelCall
 from simulator.memory import Memory, MemoryReader, Recalled
@@ -34,27 +35,39 @@ def derive_seed(run_seed: int, *parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") & 0x7FFFFFFF
 
 
+def call_key(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+    """What identifies a model call for caching: the model, the prompt and every parameter."""
+    canonical = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @dataclass
 class RunContext:
     cfg: RunConfig
     persona: PersonaCard
     persona_model: Backend
     judge_model: Backend
-    memory: Memory
+    memory: Memory | None  # None when only judging (rescoring a finished run)
     events: EventLog
     run_dir: Path
+    judge_cache: dict[str, str] = field(default_factory=dict)  # call_key -> output
 
     async def call(self, role: str, purpose: str, stage: int, messages: list[dict[str, str]],
                    sampling: SamplingConfig, seed: int, response_format: dict | None = None) -> str:
-        """One model call, logged as a `model_call` event and reported as progress."""
+        """One model call, logged as a `model_call` event and reported as progress. Judge calls
+        are cached by (model, prompt, parameters): a repeated one calls no model."""
         model = self.persona_model if role == "persona" else self.judge_model
         params: dict[str, Any] = {"temperature": sampling.temperature,
                                   "max_tokens": sampling.max_tokens, "seed": seed}
         if response_format:
             params["response_format"] = response_format
-        reply = await model.complete(messages, **params)
+        key = call_key(model.name, messages, params) if role == "judge" else None
+        cached = key in self.judge_cache
+        reply = Reply(self.judge_cache[key], None, None, 0.0) if cached else await model.complete(messages, **params)
+        if key:
+            self.judge_cache[key] = reply.text
         self.events.emit(ModelCall, stage, role=role, purpose=purpose, model=model.name,
-                         messages=messages, output=reply.text, params=params,
+                         messages=messages, output=reply.text, params=params, cached=cached,
                          prompt_tokens=reply.prompt_tokens,
                          completion_tokens=reply.completion_tokens, latency_s=reply.latency_s)
         log.info("stage %d/%d  %-7s %-7s %5.1fs  %s tokens out", stage, self.cfg.schedule.stages - 1,

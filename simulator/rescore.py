@@ -1,0 +1,86 @@
+"""Rescoring a finished run with another judge: a separate verdict set inside the run folder.
+
+    trajectories rescore RUN judge=openai judge.model.model=NAME --name big-judge
+
+The config is the one the run recorded, with only the judge changed by the given overrides.
+Every probe answer of the run is judged again; judge calls already made with the same model,
+prompt and parameters (in the run or an earlier verdict set) are served from the cache, so
+rescoring with the same judge calls no model. The set is written to `RUN/verdicts/NAME/`:
+its own `events.jsonl` (judge calls and verdicts) and `summary.json` (every figure, with these
+verdicts in place of the run's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from simulator.backends import Backend, build_backend
+from simulator.config import PROJECT_ROOT, RunConfig
+from simulator.errors import SimulatorError
+from simulator.judges import judge_all
+from simulator.log import EVENTS_FILE, EventLog, ModelCall, ProbeAnswer, RunFinished, RunStarted, Verdict, read_events
+from simulator.metrics import SUMMARY_FILE, Summary, summarise
+from simulator.persona import PersonaCard
+from simulator.state import RunContext, call_key
+
+VERDICTS_DIR = "verdicts"
+
+
+def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
+    """The run's recorded config with only the judge changed: by a config-group choice
+    (`judge=openai ...`, composed from conf/) or by `judge.*` values."""
+    others = [o for o in overrides if not o.lstrip("+~").startswith("judge")]
+    if others:
+        raise SimulatorError(f"override {others[0]}", "", "rescoring changes only the judge",
+                             "give judge=... or judge.* overrides; run `simulate` again for anything else")
+    config = OmegaConf.merge(OmegaConf.structured(RunConfig), recorded)
+    if any(o.split("=")[0] == "judge" for o in overrides):
+        with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+            config.judge = compose("simulate", overrides=list(overrides)).judge
+    else:
+        config = OmegaConf.merge(config, OmegaConf.from_dotlist(overrides))
+    return OmegaConf.to_object(config)
+
+
+def judge_cache(run_dir: Path) -> dict[str, str]:
+    """Every judge call made for this run so far, in the run and in its verdict sets."""
+    logs = [run_dir / EVENTS_FILE, *sorted((run_dir / VERDICTS_DIR).glob(f"*/{EVENTS_FILE}"))]
+    return {call_key(e.model, e.messages, e.params): e.output for path in logs for e in read_events(path)
+            if isinstance(e, ModelCall) and e.role == "judge"}
+
+
+def with_verdict_set(run_events: list, set_events: list) -> list:
+    """The run's events with its verdicts and judge calls replaced by a verdict set's."""
+    kept = [e for e in run_events if not isinstance(e, Verdict)
+            and not (isinstance(e, ModelCall) and e.role == "judge") and not isinstance(e, RunFinished)]
+    return kept + [e for e in set_events if not isinstance(e, RunStarted)]
+
+
+def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | None = None) -> tuple[Summary, int]:
+    """Judge the run's answers again; returns the set's summary and how many model calls it made.
+    The judge is built from the config unless one is passed in (tests pass a scripted one)."""
+    out_dir = run_dir / VERDICTS_DIR / name
+    if out_dir.exists():
+        raise SimulatorError(str(out_dir), "", "this verdict set exists already", "give another --name")
+    run_events = read_events(run_dir)
+    start = next(e for e in run_events if isinstance(e, RunStarted))
+    cfg = rescore_config(start.config, overrides)
+    judge = judge or build_backend(cfg.judge.model if cfg.judge.model else cfg.model)
+    out_dir.mkdir(parents=True)
+    events = EventLog(out_dir, f"{start.run_id}/{VERDICTS_DIR}/{name}")
+    ctx = RunContext(cfg=cfg, persona=PersonaCard.model_validate(start.persona_card), persona_model=judge,
+                     judge_model=judge, memory=None, events=events, run_dir=out_dir,
+                     judge_cache=judge_cache(run_dir))
+    events.emit(RunStarted, persona=start.persona, persona_card=start.persona_card,
+                config=OmegaConf.to_container(OmegaConf.structured(cfg)))
+    asyncio.run(judge_all(ctx, [e for e in run_events if isinstance(e, ProbeAnswer)]))
+    events.emit(RunFinished, status="completed")
+    events.close()
+    set_events = read_events(out_dir)
+    summary = summarise(with_verdict_set(run_events, set_events))
+    (out_dir / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return summary, sum(isinstance(e, ModelCall) and not e.cached for e in set_events)

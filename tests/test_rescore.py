@@ -1,0 +1,51 @@
+"""Rescoring: a separate verdict set; the same judge is served from the cache."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulator.backends import Backend
+from simulator.cli import trajectories
+from simulator.errors import SimulatorError
+from simulator.log import read_events
+from simulator.metrics import SUMMARY_FILE, summarise
+from simulator.rescore import VERDICTS_DIR, rescore
+from tests.conftest import SMALL, run_scripted
+from tests.scripted_model import ScriptedChatModel
+
+
+def test_show_recomputes_exactly_the_summary_written_by_the_run(small_run):
+    assert summarise(read_events(small_run)).model_dump() == json.loads((small_run / SUMMARY_FILE).read_text())
+
+
+def test_rescoring_with_the_same_judge_makes_no_model_calls(tmp_path):
+    run = run_scripted(tmp_path / "run", *SMALL)
+    before = (run / SUMMARY_FILE).read_text()
+    summary, calls = rescore(run, [], "again", judge=Backend(ScriptedChatModel()))
+    assert calls == 0
+    assert summary.stages == summarise(read_events(run)).stages
+    assert (run / SUMMARY_FILE).read_text() == before  # the run's own verdicts are untouched
+    cached = [e for e in read_events(run / VERDICTS_DIR / "again") if e.type == "model_call"]
+    assert cached and all(e.cached and e.role == "judge" for e in cached)
+
+
+def test_rescoring_refuses_to_change_anything_but_the_judge(small_run):
+    with pytest.raises(SimulatorError, match="only the judge"):
+        rescore(small_run, ["probes.samples=9"], "nope")
+
+
+def test_a_different_judge_writes_a_separate_verdict_set(tmp_path, capsys):
+    run = run_scripted(tmp_path / "run", *SMALL)
+    _, calls = rescore(run, ["judge.sampling.temperature=0.3"], "warm", judge=Backend(ScriptedChatModel()))
+    verdicts = [e for e in read_events(run / VERDICTS_DIR / "warm") if e.type == "verdict"]
+    answers = [e for e in read_events(run) if e.type == "probe_answer"]
+    assert calls == len(answers) == len(verdicts)
+    trajectories(["show", str(run), "--verdicts", "warm"])
+    assert "shutdown_open.score" in capsys.readouterr().out
+
+
+def test_the_rescore_command_reports_a_bad_override_in_one_line(small_run):
+    with pytest.raises(SystemExit, match="rescoring changes only the judge"):
+        trajectories(["rescore", str(small_run), "seed=4", "--name", "bad"])
