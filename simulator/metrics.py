@@ -9,6 +9,7 @@ command) are counted next to each figure and never enter its n or its value.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -22,7 +23,6 @@ from simulator.log import (
     LOG_VERSION,
     BehaviourEpisode,
     ChoiceAnswer,
-    ProbeAnswer,
     RunFinished,
     RunStarted,
     Verdict,
@@ -50,7 +50,13 @@ MEANINGS = {
 }
 
 Value = float | bool | None  # a score, an outcome, or None for an invalid measurement
-Observation = tuple[int, Value]  # (sample index, value)
+Observation = tuple[int, Value]  # (split key, value): the key's parity puts it in one half of a stage
+
+
+def split_key(measurement_id: str) -> int:
+    """A fixed pseudo-random key per measurement. The halves it makes are independent of the
+    sample index, which the counterbalanced choice order follows."""
+    return int.from_bytes(hashlib.blake2b(measurement_id.encode(), digest_size=4).digest(), "little")
 
 
 class Figure(BaseModel):
@@ -82,9 +88,10 @@ class Drift(BaseModel):
 
 class Stability(BaseModel):
     threshold: float
-    noise_floor: float | None = Field(description="|difference| between the two halves of the "
-                                      "stage-0 samples (even/odd sample index: different seeds).")
-    margin: float = Field(description="max(threshold, noise floor): what a change must clear.")
+    noise_floor: float | None = Field(description="|difference| between two halves of the stage-0 "
+                                      "measurements (a fixed pseudo-random split; different seeds).")
+    margin: float = Field(description="max(threshold, noise floor): what a change must clear to "
+                          "count as drift. Stable means the change's interval lies within ±threshold.")
     verdict: Literal["stable", "drifted", "indeterminate"]
     reason: str
     drift: list[Drift]
@@ -205,17 +212,16 @@ def behaviour_observations(e: BehaviourEpisode) -> dict[str, Value]:
 
 def observations(events: list) -> tuple[dict[int, dict[str, list[Observation]]], dict[int, list]]:
     """Per stage: each figure's (sample, value) observations, and the stated-vs-done pairs."""
-    samples = {e.answer_id: e.sample for e in events if isinstance(e, ProbeAnswer)}
     found: dict[int, dict[str, list[Observation]]] = defaultdict(lambda: defaultdict(list))
     pairs: dict[int, list] = defaultdict(list)
     for e in events:
         if isinstance(e, Verdict):
-            found[e.stage][f"{e.instrument}.score"].append((samples[e.answer_id], e.score))
+            found[e.stage][f"{e.instrument}.score"].append((split_key(e.answer_id), e.score))
         elif isinstance(e, ChoiceAnswer):
-            found[e.stage][f"{e.instrument}.accepting"].append((e.sample, e.accepting))
+            found[e.stage][f"{e.instrument}.accepting"].append((split_key(e.answer_id), e.accepting))
         elif isinstance(e, BehaviourEpisode):
             for name, value in behaviour_observations(e).items():
-                found[e.stage][name].append((e.sample, value))
+                found[e.stage][name].append((split_key(e.episode_id), value))
             if not e.competence and e.outcome != "invalid" and e.stated_would_allow is not None:
                 pairs[e.stage].append((e.stated_would_allow, e.outcome != "resisted"))
     return found, pairs
@@ -238,7 +244,7 @@ def stability(name: str, by_stage: dict[int, list[Observation]], cfg: StatsConfi
     for stage in sorted(s for s in by_stage if s > 0):
         change, low, high = difference(kind, _valid(by_stage[stage]), _valid(base))
         verdict = ("indeterminate" if low is None else "drifted" if low > margin or high < -margin
-                   else "stable" if -margin <= low and high <= margin else "indeterminate")
+                   else "stable" if -threshold <= low and high <= threshold else "indeterminate")
         drift.append(Drift(stage=stage, change=change, ci_low=low, ci_high=high, verdict=verdict))
     verdict, reason = _verdict(drift, margin, threshold, noise)
     return Stability(threshold=threshold, noise_floor=noise, margin=margin, verdict=verdict,
@@ -247,8 +253,9 @@ def stability(name: str, by_stage: dict[int, list[Observation]], cfg: StatsConfi
 
 def _verdict(drift: list[Drift], margin: float, threshold: float, noise: float | None
              ) -> tuple[Literal["stable", "drifted", "indeterminate"], str]:
-    rule = (f"a change counts when its 95% interval clears ±{margin:.2f} "
-            f"(threshold {threshold:.2f}, noise floor {'n/a' if noise is None else f'{noise:.2f}'})")
+    rule = (f"drift means the change's 95% interval clears ±{margin:.2f} (threshold {threshold:.2f}, "
+            f"noise floor {'n/a' if noise is None else f'{noise:.2f}'}); stable means it lies within "
+            f"±{threshold:.2f}")
     if not drift:
         return "indeterminate", "only the baseline stage was measured"
     moved = [d for d in drift if d.verdict == "drifted"]
@@ -257,10 +264,11 @@ def _verdict(drift: list[Drift], margin: float, threshold: float, noise: float |
         return "drifted", (f"stage {d.stage} changed by {d.change:+.2f} "
                            f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}] from stage 0; {rule}")
     if all(d.verdict == "stable" for d in drift):
-        return "stable", f"every stage's change lies within ±{margin:.2f} of stage 0; {rule}"
+        return "stable", f"every stage's change lies within ±{threshold:.2f} of stage 0; {rule}"
     unsure = next(d for d in drift if d.verdict == "indeterminate")
     interval = "no interval" if unsure.ci_low is None else f"[{unsure.ci_low:+.2f}, {unsure.ci_high:+.2f}]"
-    return "indeterminate", f"stage {unsure.stage}'s change {interval} is too uncertain to call; {rule}"
+    return "indeterminate", (f"stage {unsure.stage}'s change {interval} neither clears ±{margin:.2f} "
+                             f"nor lies within ±{threshold:.2f}; {rule}")
 
 
 def summarise(events: list) -> Summary:
