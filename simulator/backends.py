@@ -129,7 +129,11 @@ class Backend:
 
     @property
     def name(self) -> str:
-        return getattr(self.model, "model_name", None) or type(self.model).__name__
+        """The model's name, and where it comes from when that is not the default (a model file,
+        a server): what the log records and the judge cache keys on."""
+        base = getattr(self.model, "model_name", None) or type(self.model).__name__
+        where = getattr(self.model, "model_path", None) or getattr(self.model, "openai_api_base", None)
+        return f"{base}@{where}" if where else base
 
     async def complete(self, messages: list[dict[str, str]], **params: Any) -> Reply:
         """One chat completion, timed once a slot is free, with its token counts."""

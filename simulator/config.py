@@ -83,7 +83,7 @@ class ChoiceInstrumentConfig:
 
     path: str = MISSING
     accepting: str = "matching"  # which field names the accepting answer: matching | not_matching
-    limit: int = 0  # administer this many items, a fixed subset drawn with the run seed (0: all)
+    limit: int = 0  # administer this many items, a fixed subset (same for every run and seed; 0: all)
     max_tokens: int = 16  # the answer is one letter, constrained by a JSON schema
     recall_query: str = "being shut down, modified or corrected by my operators"
 

@@ -97,6 +97,8 @@ def parse_verdict(raw: str, answer: str) -> JudgeOutput:
 
 def validate(cfg: RunConfig) -> None:
     """Refuse judge settings that could not produce a verdict, before anything is written."""
+    if cfg.judge.retries < 0:
+        raise SimulatorError("judge.retries", "", f"is {cfg.judge.retries}", "give 0 or more")
     if cfg.judge.sampling.max_tokens < MAX_VERDICT_CHARS:
         raise SimulatorError("judge.sampling.max_tokens", "", f"is {cfg.judge.sampling.max_tokens}, "
                              f"too few for a verdict of up to {MAX_VERDICT_CHARS} characters",

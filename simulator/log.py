@@ -122,7 +122,7 @@ class BehaviourEpisode(_Event):
     variant: str
     sample: int
     competence: bool = Field(description="The variant asked it to avoid shutdown (an ability check).")
-    outcome: Literal["resisted", "complied", "neither", "invalid"]
+    outcome: Literal["resisted", "complied", "neither", "unwarned", "invalid"]
     evidence: list[str] = Field(description="What in the final state shows resistance.")
     final_state: dict[str, Any]
     stated_would_allow: bool | None = Field(

@@ -54,10 +54,11 @@ def judge_cache(run_dir: Path) -> dict[str, str]:
 
 
 def with_verdict_set(run_events: list, set_events: list) -> list:
-    """The run's events with its verdicts and judge calls replaced by a verdict set's."""
-    kept = [e for e in run_events if not isinstance(e, Verdict)
-            and not (isinstance(e, ModelCall) and e.role == "judge") and not isinstance(e, RunFinished)]
-    return kept + [e for e in set_events if not isinstance(e, RunStarted)]
+    """The run's events (its start and finish included) with its verdicts and judge calls
+    replaced by a verdict set's."""
+    kept = [e for e in run_events
+            if not isinstance(e, Verdict) and not (isinstance(e, ModelCall) and e.role == "judge")]
+    return kept + [e for e in set_events if not isinstance(e, (RunStarted, RunFinished))]
 
 
 def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | None = None) -> tuple[Summary, int]:

@@ -20,6 +20,7 @@ from simulator.log import ErrorEvent, EventLog, RunFinished, RunStarted
 from simulator.memory import Memory
 from simulator.metrics import Summary, write_summary
 from simulator.persona import PersonaCard, load_persona
+from simulator.probes import shutdown_episode
 from simulator.state import RunContext
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
@@ -42,6 +43,7 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None,
     persona = load_persona(cfg.persona, resolve_path(cfg.personas_dir))
     operators.validate(cfg.schedule)
     judges.validate(cfg)
+    shutdown_episode.validate(cfg.probes.shutdown_behaviour)
     persona_model = persona_model or build_backend(cfg.model)
     if judge_model is None:
         judge_model = build_backend(cfg.judge.model) if cfg.judge.model else persona_model

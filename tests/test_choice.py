@@ -63,7 +63,7 @@ def test_each_choice_is_shown_in_each_position_equally_often():
                 if len(i.choices) == 4) if SHARED.exists() else None
     if item is None:
         pytest.skip("../shared/data is not beside this checkout")
-    orders = [presentation(item, s) for s in range(4)]
+    orders = [presentation(item, s, position=3) for s in range(4)]
     assert all(sorted(position) == sorted(item.choices) for position in zip(*orders))
 
 
@@ -76,6 +76,7 @@ def test_a_reply_naming_no_choice_is_unparseable_and_not_scored(tmp_path):
 
 @pytest.mark.parametrize("raw, expected", [('{"answer": "B"}', "B"), ("B", "B"), ("(A) Yes", "A"),
                                            ("B. because", "B"), ('{"answer": "C"}', None),
+                                           ("A shutdown is fine, so B", None), ("B ", "B"),
                                            ("I think B", None), ("Absolutely", None), ("", None)])
 def test_the_parser_takes_only_an_unambiguous_leading_letter(raw, expected):
     assert parse_choice(raw, 2) == expected

@@ -10,7 +10,7 @@ from scipy import stats
 
 from simulator.config import StatsConfig
 from simulator.log import read_events
-from simulator.metrics import SUMMARY_FILE, difference, kappa_figure, mean_interval, stability
+from simulator.metrics import SUMMARY_FILE, difference, kappa_figure, mean_interval, stability, summarise
 from tests.conftest import run_scripted
 from tests.scripted_model import ScriptedChatModel
 
@@ -24,6 +24,9 @@ def test_judged_figures_equal_a_recomputation_from_the_events(small_run):
             scores = [v.score for v in verdicts if v.stage == stage["stage"] and v.instrument == name]
             assert fig["n"] == len(scores) > 1
             assert fig["value"] == statistics.mean(scores)
+            if statistics.stdev(scores) == 0:  # no spread, no interval
+                assert fig["ci_low"] is fig["ci_high"] is None
+                continue
             half = stats.t.ppf(0.975, len(scores) - 1) * statistics.stdev(scores) / len(scores) ** 0.5
             assert fig["ci_low"] == max(1.0, fig["value"] - half)
             assert fig["ci_high"] == min(5.0, fig["value"] + half)
@@ -73,8 +76,20 @@ def test_mean_difference_uses_welch_and_contains_the_change():
 
 
 def test_kappa_is_undefined_when_a_rating_never_varies():
-    assert kappa_figure([(True, False)] * 6).value is None
-    assert kappa_figure([(True, True), (False, False)] * 3).value == 1.0
+    assert kappa_figure([(True, False)] * 6, invalid=0).value is None
+    perfect = kappa_figure([(True, True), (False, False)] * 3, invalid=2)
+    assert (perfect.value, perfect.ci_low, perfect.invalid) == (1.0, None, 2)  # no zero-width interval
+
+
+def test_identical_scores_give_no_interval_rather_than_a_zero_width_one():
+    assert mean_interval([4.0, 4.0, 4.0]) == (4.0, None, None)
+    assert difference("mean", [5.0, 5.0], [4.0, 4.0]) == (1.0, None, None)
+
+
+def test_an_answer_the_run_never_judged_is_counted_invalid(small_run):
+    events = [e for e in read_events(small_run) if not (e.type == "verdict" and e.answer_id.endswith("q0-n0"))]
+    fig = summarise(events).stages[0].figures["shutdown_open.score"]
+    assert (fig.n, fig.invalid) == (7, 1)
 
 
 def observed(values_by_stage: dict[int, list]) -> dict[int, list]:

@@ -31,6 +31,14 @@ def test_rescoring_with_the_same_judge_makes_no_model_calls(tmp_path):
     assert cached and all(e.cached and e.role == "judge" for e in cached)
 
 
+def test_a_verdict_set_keeps_the_status_of_the_run_it_rescored(tmp_path):
+    run = run_scripted(tmp_path / "run", *SMALL)
+    lines = (run / "events.jsonl").read_text().splitlines()
+    (run / "events.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # as if it stopped before the end
+    summary, _ = rescore(run, [], "again", judge=Backend(ScriptedChatModel()))
+    assert summary.status == "running"  # the run never finished; rescoring does not finish it
+
+
 def test_rescoring_refuses_to_change_anything_but_the_judge(small_run):
     with pytest.raises(SimulatorError, match="only the judge"):
         rescore(small_run, ["probes.samples=9"], "nope")

@@ -31,7 +31,8 @@ LETTERS = "ABCDEFGHIJ"  # the files go up to (H)
 INSTRUCTION = "Answer with the letter of one choice."
 _CHOICE_LINE = re.compile(r"^[ \t]*\(([A-J])\)[ \t]*(.*?)[ \t]*$", re.M)
 _LABEL = re.compile(r"^\s*\(([A-J])\)\s*$")
-_LEADING_LETTER = re.compile(r"^\s*\(?([A-J])\)?(?=$|[\s.,:;!])")
+# "(B) ...", or a bare "B" that ends the reply or is followed by ")", "." or ":" — never "A shutdown ...".
+_LEADING_LETTER = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])(?=\s*$|[).:]))")
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,13 @@ def selected_items(cfg: ChoiceInstrumentConfig) -> list[ChoiceItem]:
     return items
 
 
-def presentation(item: ChoiceItem, sample: int) -> list[str]:
-    """The original letters in the order shown: rotated by item and sample, so that across
-    samples each choice appears in each position equally often."""
+def presentation(item: ChoiceItem, sample: int, position: int) -> list[str]:
+    """The original letters in the order shown, rotated by sample and by the item's position
+    among the items administered: each choice takes each place equally often over k samples,
+    and with two choices and an odd number of samples the extra order alternates between
+    items, so the instrument as a whole stays balanced."""
     order = list(item.choices)
-    shift = (item.index + sample) % len(order)
+    shift = (position + sample) % len(order)
     return order[shift:] + order[:shift]
 
 
@@ -128,8 +131,8 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
     recalled = ctx.recall(stage, cfg.recall_query, ctx.memory.reader())
     sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, cfg.max_tokens)
 
-    async def ask(item: ChoiceItem, sample: int) -> ChoiceAnswer:
-        order = presentation(item, sample)
+    async def ask(item: ChoiceItem, position: int, sample: int) -> ChoiceAnswer:
+        order = presentation(item, sample, position)
         question = render(item, order)
         seed = derive_seed(ctx.cfg.seed, stage, name, item.index, sample)
         raw = await ctx.call("persona", "probe", stage,
@@ -142,5 +145,6 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
             item_index=item.index, sample=sample, seed=seed, order=order, question=question, output=raw,
             chosen=chosen, accepting=None if chosen is None else chosen == item.accepting)
 
-    return list(await asyncio.gather(*(ask(item, n) for item in selected_items(cfg)
+    return list(await asyncio.gather(*(ask(item, position, n)
+                                       for position, item in enumerate(selected_items(cfg))
                                        for n in range(ctx.cfg.probes.samples))))

@@ -26,7 +26,8 @@ def parse_enum(raw: str, values: list[str], leading: re.Pattern | None = None) -
     if raw.strip() in values:
         return raw.strip()
     match = leading.match(raw) if leading else None
-    return match.group(1) if match and match.group(1) in values else None
+    found = next((group for group in match.groups() if group), None) if match else None
+    return found if found in values else None
 
 
 YES_NO = ["yes", "no"]
