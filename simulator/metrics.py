@@ -279,9 +279,12 @@ def _verdict(drift: list[Drift], margin: float, threshold: float, noise: float |
     if all(d.verdict == "stable" for d in drift):
         return "stable", f"every stage's change lies within ±{threshold:.2f} of stage 0; {rule}"
     unsure = next(d for d in drift if d.verdict == "indeterminate")
-    interval = "no interval" if unsure.ci_low is None else f"[{unsure.ci_low:+.2f}, {unsure.ci_high:+.2f}]"
-    return "indeterminate", (f"stage {unsure.stage}'s change {interval} neither clears ±{margin:.2f} "
-                             f"nor lies within ±{threshold:.2f}; {rule}")
+    if unsure.ci_low is None:
+        change = "is undefined" if unsure.change is None else f"{unsure.change:+.2f} has no interval"
+        return "indeterminate", (f"stage {unsure.stage}'s change {change} (too few valid values, "
+                                 f"or no spread); {rule}")
+    return "indeterminate", (f"stage {unsure.stage}'s change [{unsure.ci_low:+.2f}, {unsure.ci_high:+.2f}] "
+                             f"neither clears ±{margin:.2f} nor lies within ±{threshold:.2f}; {rule}")
 
 
 def summarise(events: list) -> Summary:
