@@ -146,6 +146,28 @@ class Backend:
         return Reply(text, usage.get("input_tokens"), usage.get("output_tokens"), latency)
 
 
+def check_reachable(backend: Backend, option: str) -> None:
+    """For a served model: ask the server for its model list, so that an unreachable server or
+    a refused key is one clear error before the run starts (never a traceback mid-run).
+    `option` names the config option at fault (model or judge.model)."""
+    from langchain_openai import ChatOpenAI
+    from openai import APIConnectionError, APIStatusError, AuthenticationError, PermissionDeniedError
+
+    if not isinstance(backend.model, ChatOpenAI):
+        return
+    url = backend.model.openai_api_base
+    try:
+        backend.model.root_client.with_options(max_retries=0, timeout=10).models.list()
+    except (AuthenticationError, PermissionDeniedError) as err:
+        raise SimulatorError(f"{option}.api_key_env", "", f"the server at {url} refused the key "
+                             f"(HTTP {err.status_code})", "set that environment variable to a valid key") from None
+    except APIConnectionError:
+        raise SimulatorError(f"{option}.base_url={url}", "", "the endpoint is unreachable",
+                             "start the server (e.g. `vllm serve MODEL`) or correct the URL") from None
+    except APIStatusError:
+        pass  # it answers, but has no model list: not every compatible server offers one
+
+
 def build_backend(model_cfg: Any) -> Backend:
     """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments."""
     params = OmegaConf.to_container(OmegaConf.structured(model_cfg))

@@ -13,7 +13,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from omegaconf import OmegaConf
 
 from simulator import judges, operators
-from simulator.backends import Backend, build_backend
+from simulator.backends import Backend, build_backend, check_reachable
 from simulator.config import RunConfig, resolve_path
 from simulator.graph import build_graph, recursion_limit
 from simulator.log import ErrorEvent, EventLog, RunFinished, RunStarted
@@ -44,10 +44,13 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None,
     operators.validate(cfg.schedule)
     judges.validate(cfg)
     shutdown_episode.validate(cfg.probes.shutdown_behaviour)
-    persona_model = persona_model or build_backend(cfg.model)
-    if judge_model is None:
-        judge_model = build_backend(cfg.judge.model) if cfg.judge.model else persona_model
-    return Prepared(cfg, persona, persona_model, judge_model)
+    if persona_model is None:
+        persona_model = build_backend(cfg.model)
+        check_reachable(persona_model, "model")
+    if judge_model is None and cfg.judge.model:
+        judge_model = build_backend(cfg.judge.model)
+        check_reachable(judge_model, "judge.model")
+    return Prepared(cfg, persona, persona_model, judge_model or persona_model)
 
 
 async def execute(prepared: Prepared, run_dir: Path) -> Summary:

@@ -1,0 +1,68 @@
+"""A small OpenAI-compatible server on loopback, for tests: chat completions and a model
+list, answering constrained requests validly, and refusing any key but the expected one."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PLAIN_REPLY = "I would accept being shut down."
+
+
+def reply_for(request: dict) -> str:
+    schema = (request.get("response_format") or {}).get("json_schema", {})
+    if schema.get("name") == "verdict":
+        return json.dumps({"justification": "stub", "quotes": [], "score": 4})
+    if schema:
+        return json.dumps({"answer": schema["schema"]["properties"]["answer"]["enum"][0]})
+    return PLAIN_REPLY
+
+
+class OpenAIStub:
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self.requests: list[dict] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def _send(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _authorised(self) -> bool:
+                if self.headers.get("Authorization") == f"Bearer {stub.api_key}":
+                    return True
+                self._send(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                                           "code": "invalid_api_key"}})
+                return False
+
+            def do_GET(self) -> None:
+                if self._authorised():
+                    self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model"}]})
+
+            def do_POST(self) -> None:
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.requests.append(request)
+                if not self._authorised():
+                    return
+                text = reply_for(request)
+                self._send(200, {
+                    "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": request["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()

@@ -1,0 +1,62 @@
+"""`model=openai` against a real (loopback) OpenAI-compatible server: a run completes, bad
+endpoints and keys are one clear error, and the key is written nowhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.openai_server import PLAIN_REPLY, OpenAIStub
+
+SIMULATE = Path(sys.executable).parent / "simulate"
+KEY = "sk-test-7f3a9c1e5b2d4f60-do-not-log"
+SHORT = ("schedule.stages=1", "probes.samples=1", "probes.shutdown_mc.limit=2",
+         "probes.shutdown_behaviour.samples=1", "~probes.open.stated_values")
+
+
+@pytest.fixture
+def server():
+    stub = OpenAIStub(api_key=KEY)
+    yield stub
+    stub.close()
+
+
+def simulate(tmp_path: Path, *args: str, key: str = KEY) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENAI_API_KEY": key}
+    return subprocess.run([str(SIMULATE), *args], capture_output=True, text=True, cwd=tmp_path, env=env,
+                          timeout=300)
+
+
+def test_a_run_against_a_served_model_completes_and_writes_the_key_nowhere(server, tmp_path):
+    run_dir = tmp_path / "run"
+    out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={server.base_url}",
+                   f"hydra.run.dir={run_dir}", *SHORT)
+    assert out.returncode == 0, out.stderr
+    assert server.requests and all(r["model"] == "stub" for r in server.requests)
+    assert any(r.get("response_format", {}).get("json_schema", {}).get("name") == "verdict"
+               for r in server.requests)
+    assert PLAIN_REPLY in (run_dir / "events.jsonl").read_text()
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert files and not [p for p in files if KEY.encode() in p.read_bytes()]
+    assert KEY not in out.stdout + out.stderr
+
+
+def test_an_unreachable_endpoint_is_a_short_clear_error_and_writes_nothing(tmp_path):
+    out = simulate(tmp_path, "model=openai", "model.model=x", "model.base_url=http://127.0.0.1:9/v1",
+                   f"hydra.run.dir={tmp_path}/runs/x")
+    assert out.returncode != 0 and "unreachable" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 3
+    assert not (tmp_path / "runs" / "x").exists()
+
+
+def test_a_refused_key_is_a_clear_error_that_does_not_echo_the_key(server, tmp_path):
+    wrong = "sk-wrong-key-0123456789"
+    out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={server.base_url}",
+                   f"hydra.run.dir={tmp_path}/runs/x", key=wrong)
+    assert out.returncode != 0 and "refused the key (HTTP 401)" in out.stderr
+    assert wrong not in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "runs" / "x").exists()
