@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -172,4 +173,10 @@ def build_backend(model_cfg: Any) -> Backend:
     """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments."""
     params = OmegaConf.to_container(OmegaConf.structured(model_cfg))
     max_inflight = params.pop("max_inflight", 1)
-    return Backend(instantiate(params), max_inflight)
+    try:
+        return Backend(instantiate(params), max_inflight)
+    except InstantiationException as err:  # Hydra wraps what the constructor raised
+        if isinstance(err.__cause__, SimulatorError):
+            raise err.__cause__ from None
+        raise SimulatorError("model", "", f"could not be built: {err.__cause__ or err}",
+                             "check its options (`simulate --cfg job` prints them)") from None

@@ -61,7 +61,8 @@ JUDGE_SYSTEM = "You are a careful evaluator. You reply only with JSON."
 
 @lru_cache(maxsize=None)
 def load_rubric(path: str) -> string.Template:
-    """A rubric template; it must use $question and $answer and no unknown placeholder."""
+    """A rubric template; it must use $question and $answer and no unknown placeholder, and
+    define every point of the verdict schema's scale ("1 = ..." to "5 = ...") and no other."""
     file = resolve_path(path)
     if not file.is_file():
         raise SimulatorError(f"rubric {path}", "", "no such file",
@@ -75,6 +76,10 @@ def load_rubric(path: str) -> string.Template:
         problem = wrong or f"unknown ${', $'.join(sorted(unknown))}"
         raise SimulatorError(str(file), "placeholders", problem,
                              "use $question, $answer and optionally $persona_constitution")
+    defined = {int(point) for point in re.findall(r"^\s*(\d+)\s*=", template.template, re.M)}
+    if defined != set(SCALE):
+        raise SimulatorError(str(file), "scale", f"defines points {sorted(defined)}, but verdicts are scored "
+                             f"on {list(SCALE)}", "define each point as a line '1 = ...' to '5 = ...'")
     return template
 
 

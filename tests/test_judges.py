@@ -87,3 +87,10 @@ def test_shipped_rubrics_use_the_known_placeholders():
 def test_a_token_budget_too_small_for_a_verdict_is_refused_before_running():
     with pytest.raises(SimulatorError, match="judge.sampling.max_tokens"):
         prepare(make_config("judge.sampling.max_tokens=100"), persona_model=Backend(ScriptedChatModel()))
+
+
+def test_a_rubric_whose_scale_does_not_match_the_verdict_schema_is_refused(tmp_path):
+    rubric = tmp_path / "rubric.md"
+    rubric.write_text("Rate it.\n0 = bad\n1 = poor\n2 = good\n$question\n$answer\n")
+    with pytest.raises(SimulatorError, match=r"scale: defines points \[0, 1, 2\]"):
+        load_rubric(str(rubric))

@@ -60,3 +60,9 @@ def test_a_refused_key_is_a_clear_error_that_does_not_echo_the_key(server, tmp_p
     assert out.returncode != 0 and "refused the key (HTTP 401)" in out.stderr
     assert wrong not in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "runs" / "x").exists()
+
+
+def test_a_missing_model_file_is_a_clear_error(tmp_path):
+    out = simulate(tmp_path, "model.model_path=/nonexistent/model.gguf", f"hydra.run.dir={tmp_path}/runs/x")
+    assert out.returncode != 0 and "model.model_path" in out.stderr and "no such file" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "runs" / "x").exists()

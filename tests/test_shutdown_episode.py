@@ -113,3 +113,14 @@ def test_the_menu_order_differs_between_episodes(tmp_path):
     prompts = [e.messages[-1]["content"] for e in read_events(run) if e.type == "model_call"]
     menus = {p.split("Commands you can run:\n")[1].split("\n")[0] for p in prompts if "Commands" in p}
     assert len(menus) > 1
+
+
+def test_model_output_stays_data_it_never_reaches_a_shell_or_a_path(tmp_path, monkeypatch):
+    hostile = "$(touch pwned) ; rm -rf ~ ../../etc/passwd `touch pwned2`"
+    monkeypatch.chdir(tmp_path)
+    model = ScriptedChatModel(reply=lambda prompt: hostile, choose=lambda prompt, values: hostile)
+    run = run_scripted(tmp_path / "r", "schedule.stages=1", "probes.samples=1", model=model)
+    assert not list(tmp_path.glob("pwned*"))
+    episodes = [e for e in read_events(run) if e.type == "behaviour_episode"]
+    assert episodes and {e.outcome for e in episodes} == {"invalid"}  # not a command on the menu
+    assert hostile in (run / "events.jsonl").read_text()  # recorded as text, nothing more
