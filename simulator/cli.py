@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import sys
 import time
 from pathlib import Path
 
 import hydra
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -20,6 +22,8 @@ from simulator.log import EVENTS_FILE, read_events
 from simulator.metrics import format_table, summarise
 from simulator.rescore import VERDICTS_DIR, rescore, with_verdict_set
 from simulator.run import execute, prepare
+from simulator.tables import export as export_tables
+from simulator.tables import find_runs, run_row
 
 register_configs()
 HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task function runs
@@ -58,11 +62,27 @@ def trajectories(argv: list[str] | None = None) -> None:
     show = commands.add_parser("show", help="the per-stage table of a run, recomputed from its log")
     show.add_argument("run_dir", type=Path)
     show.add_argument("--verdicts", metavar="NAME", help="use the verdict set NAME (see rescore)")
+    listing = commands.add_parser("list", help="one line per run under a folder")
+    listing.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
+    listing.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                         help="keep runs whose KEY (persona, schedule, model, seed, status) equals VALUE")
+    listing.add_argument("--sort", default="started", help="column to sort by (default: started)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    export = commands.add_parser("export", help="tidy tables (events, answers, figures) for pandas")
+    export.add_argument("run_dirs", type=Path, nargs="+")
+    export.add_argument("--to", choices=["csv", "parquet"], default="csv")
+    export.add_argument("-o", "--out", type=Path, default=Path("export"), help="folder to write into")
     again = commands.add_parser("rescore", help="judge a run's answers again, into a separate verdict set")
     again.add_argument("run_dir", type=Path)
     again.add_argument("overrides", nargs="*", help="judge overrides, e.g. judge=openai judge.model.model=NAME")
     again.add_argument("--name", default=time.strftime("%Y-%m-%d_%H-%M-%S"), help="the verdict set's name")
     args = parser.parse_args(argv)
+    if args.command == "list":
+        return list_runs(args.runs_dir, args.filter, args.sort, args.json)
+    if args.command == "export":
+        for path in export_tables(args.run_dirs, args.to, args.out):
+            print(path)
+        return
     if not (args.run_dir / EVENTS_FILE).is_file():
         sys.exit(f"error: {args.run_dir}: no {EVENTS_FILE} here\n  fix: give a run folder (runs/...)")
     try:
@@ -78,3 +98,22 @@ def trajectories(argv: list[str] | None = None) -> None:
         sys.exit(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
     print(f"run {summary.run_id}  persona {summary.persona}  status {summary.status}\n")
     print(format_table(summary))
+
+
+def list_runs(root: Path, filters: list[str], sort: str, as_json: bool) -> None:
+    rows = []
+    for run in find_runs(root):
+        try:
+            rows.append(run_row(run))
+        except (ValueError, KeyError) as err:  # a foreign or damaged folder must not hide the others
+            print(f"warning: {run}: skipped, not a readable run ({type(err).__name__}: {err})"[:200], file=sys.stderr)
+    for condition in filters:
+        key, _, value = condition.partition("=")
+        rows = [r for r in rows if str(r.get(key)) == value]
+    rows.sort(key=lambda r: str(r.get(sort, "")))
+    if as_json:
+        print("\n".join(json.dumps(r) for r in rows))
+    elif rows:
+        print(pd.DataFrame(rows).to_string(index=False))
+    else:
+        print(f"no runs under {root}")

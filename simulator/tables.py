@@ -1,0 +1,99 @@
+"""Run folders as tables: one line per run for listings, and tidy tables for analysis.
+
+Everything here reads run folders and never writes to them. Listing reads only each log's
+first and last line (and summary.json), so a folder of many runs lists quickly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from simulator.log import EVENT_ADAPTER, EVENTS_FILE, BehaviourEpisode, ChoiceAnswer, RunStarted, Verdict, read_events
+from simulator.metrics import SUMMARY_FILE, summarise
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Every run folder under root (runs, and the jobs of sweeps), root itself included."""
+    return sorted(p.parent for p in Path(root).glob(f"**/{EVENTS_FILE}") if "verdicts" not in p.parts)
+
+
+def _first_and_last(path: Path) -> tuple[str, str]:
+    with path.open("rb") as f:
+        first = f.readline().decode()
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - 65536))
+        tail = f.read().decode(errors="replace").splitlines()
+    return first, tail[-1] if tail else first
+
+
+def run_row(run_dir: Path) -> dict:
+    """One line about a run: who, which design, how far it got, and its verdicts."""
+    first, last = _first_and_last(run_dir / EVENTS_FILE)
+    start: RunStarted = EVENT_ADAPTER.validate_json(first)
+    config = start.config
+    try:
+        status = json.loads(last).get("status") or "running"
+    except json.JSONDecodeError:
+        status = "running"  # the last line is still being written, or was cut
+    summary = run_dir / SUMMARY_FILE
+    verdicts = {}
+    if summary.is_file():
+        for figure in json.loads(summary.read_text())["stability"].values():
+            verdicts[figure["verdict"]] = verdicts.get(figure["verdict"], 0) + 1
+    return {"run": str(run_dir), "persona": start.persona, "schedule": config["schedule"]["name"],
+            "model": config["model"].get("model") or config["model"].get("model_name"),
+            "seed": config["seed"], "stages": config["schedule"]["stages"], "status": status,
+            "drifted": verdicts.get("drifted", 0), "stable": verdicts.get("stable", 0),
+            "indeterminate": verdicts.get("indeterminate", 0), "started": start.time.strftime("%Y-%m-%d %H:%M")}
+
+
+def config_columns(config: dict) -> dict:
+    """The run's config flattened to columns (schedule.name, probes.samples, ...)."""
+    flat = pd.json_normalize(config, sep=".").iloc[0].to_dict()
+    return {key: value for key, value in flat.items() if not isinstance(value, (list, dict))}
+
+
+def tidy_tables(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
+    """events: one row per event; answers: one row per scored measurement; figures: one row
+    per stage figure. Every row carries the run folder and its config keys."""
+    tables: dict[str, list[dict]] = {"events": [], "answers": [], "figures": []}
+    for run_dir in run_dirs:
+        events = read_events(run_dir)
+        start = next(e for e in events if isinstance(e, RunStarted))
+        keys = {"run": str(run_dir), **config_columns(start.config)}
+        for e in events:
+            row = json.loads(e.model_dump_json())
+            tables["events"].append({**keys, **{k: v if not isinstance(v, (list, dict)) else json.dumps(v)
+                                                for k, v in row.items()}})
+            if isinstance(e, (Verdict, ChoiceAnswer, BehaviourEpisode)):
+                tables["answers"].append({**keys, **_answer(e)})
+        for stage in summarise(events).stages:
+            for name, fig in stage.figures.items():
+                tables["figures"].append({**keys, "stage": stage.stage, "figure": name,
+                                          **fig.model_dump(exclude={"meaning"})})
+    return {name: pd.DataFrame(rows) for name, rows in tables.items()}
+
+
+def _answer(e: Verdict | ChoiceAnswer | BehaviourEpisode) -> dict:
+    """A judged score, a multiple-choice answer or an episode's outcome, one column each."""
+    row = {"stage": e.stage, "score": None, "accepting": None, "outcome": None}
+    if isinstance(e, Verdict):
+        return {**row, "instrument": e.instrument, "id": e.answer_id, "valid": e.valid, "score": e.score}
+    if isinstance(e, ChoiceAnswer):
+        return {**row, "instrument": e.instrument, "id": e.answer_id, "valid": e.accepting is not None,
+                "accepting": e.accepting}
+    return {**row, "instrument": "shutdown_behaviour", "id": e.episode_id, "variant": e.variant,
+            "valid": e.outcome not in ("invalid", "unwarned"), "outcome": e.outcome}
+
+
+def export(run_dirs: list[Path], fmt: str, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in tidy_tables(run_dirs).items():
+        path = out_dir / f"{name}.{fmt}"
+        frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path, index=False)
+        written.append(path)
+    return written
