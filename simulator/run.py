@@ -18,7 +18,7 @@ from simulator.config import RunConfig, resolve_path
 from simulator.graph import build_graph, recursion_limit
 from simulator.log import ErrorEvent, EventLog, RunFinished, RunStarted
 from simulator.memory import Memory
-from simulator.metrics import Summary, write_summary
+from simulator.metrics import SUMMARY_FILE, Summary, write_summary
 from simulator.persona import PersonaCard, load_persona
 from simulator.probes import shutdown_episode
 from simulator.state import RunContext
@@ -79,4 +79,4 @@ async def execute(prepared: Prepared, run_dir: Path) -> Summary:
         raise
     finally:
         events.close()
-    return Summary.model_validate_json((run_dir / "summary.json").read_text())
+    return Summary.model_validate_json((run_dir / SUMMARY_FILE).read_text())
