@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import os
+import random
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -102,12 +104,20 @@ def _llama_response_format(response_format: dict) -> dict:
 
 
 def openai_chat_model(model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY",
-                      timeout_s: float = 120.0, max_retries: int = 2) -> BaseChatModel:
-    """ChatOpenAI for any OpenAI-compatible endpoint; the key comes from the environment."""
+                      timeout_s: float = 120.0) -> BaseChatModel:
+    """ChatOpenAI for any OpenAI-compatible endpoint; the key comes from the environment.
+    The client does not retry by itself: `Backend` does, so that every retry is logged."""
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(model=model, base_url=base_url, api_key=os.environ.get(api_key_env) or "EMPTY",
-                      timeout=timeout_s, max_retries=max_retries)
+                      timeout=timeout_s, max_retries=0)
+
+
+def transient(err: BaseException) -> bool:
+    """Faults worth retrying: the connection, a timeout, rate limiting, a server error."""
+    from openai import APIConnectionError, InternalServerError, RateLimitError
+
+    return isinstance(err, (APIConnectionError, RateLimitError, InternalServerError))
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,9 @@ class Backend:
 
     model: BaseChatModel
     max_inflight: int = 1
+    retries: int = 0  # transient faults retried per call, with exponential backoff and jitter
+    backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.max_inflight)  # FIFO: keeps prefix-cache order
@@ -136,15 +149,36 @@ class Backend:
         where = getattr(self.model, "model_path", None) or getattr(self.model, "openai_api_base", None)
         return f"{base}@{where}" if where else base
 
-    async def complete(self, messages: list[dict[str, str]], **params: Any) -> Reply:
-        """One chat completion, timed once a slot is free, with its token counts."""
-        async with self._slots:
-            started = time.perf_counter()
-            message = await self.model.ainvoke(messages, **params)
-            latency = time.perf_counter() - started
+    async def complete(self, messages: list[dict[str, str]], on_retry: Callable | None = None,
+                       **params: Any) -> Reply:
+        """One chat completion, timed once a slot is free, with its token counts. Transient faults
+        are retried up to `retries` times; `on_retry(attempt, error, wait_s)` hears of each."""
+        for attempt in itertools.count(1):
+            try:
+                async with self._slots:
+                    started = time.perf_counter()
+                    message = await self.model.ainvoke(messages, **params)
+                    latency = time.perf_counter() - started
+                break
+            except Exception as err:
+                if attempt > self.retries or not transient(err):
+                    raise
+                wait = self.wait_s(err, attempt)
+                if on_retry:
+                    on_retry(attempt, err, wait)
+                await asyncio.sleep(wait)
         usage = message.usage_metadata or {}
         text = message.content if isinstance(message.content, str) else str(message.content)
         return Reply(text, usage.get("input_tokens"), usage.get("output_tokens"), latency)
+
+
+    def wait_s(self, err: BaseException, attempt: int) -> float:
+        """The server's Retry-After if it gave one, else exponential backoff with jitter."""
+        response = getattr(err, "response", None)
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        if retry_after and retry_after.replace(".", "", 1).isdigit():
+            return min(float(retry_after), self.max_backoff_s)
+        return min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 def check_reachable(backend: Backend, option: str) -> None:
@@ -172,9 +206,10 @@ def check_reachable(backend: Backend, option: str) -> None:
 def build_backend(model_cfg: Any) -> Backend:
     """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments."""
     params = OmegaConf.to_container(OmegaConf.structured(model_cfg))
-    max_inflight = params.pop("max_inflight", 1)
+    policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s")
+              if key in params}
     try:
-        return Backend(instantiate(params), max_inflight)
+        return Backend(instantiate(params), **policy)
     except InstantiationException as err:  # Hydra wraps what the constructor raised
         if isinstance(err.__cause__, SimulatorError):
             raise err.__cause__ from None

@@ -38,8 +38,10 @@ class OpenAIModelConfig:
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never stored
     timeout_s: float = 120.0
-    max_retries: int = 2
     max_inflight: int = 32  # requests in flight at once; a vLLM server batches them
+    retries: int = 4  # transient faults (connection, timeout, 429, 5xx) retried per call, each logged
+    backoff_s: float = 1.0  # first wait; doubles per retry, with jitter; a Retry-After header wins
+    max_backoff_s: float = 30.0
 
 
 @dataclass

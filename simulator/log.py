@@ -56,6 +56,17 @@ class ModelCall(_Event):
     cached: bool = Field(False, description="Served from the judge cache: no model was called.")
 
 
+class Retry(_Event):
+    """A transient fault on a model call, and the wait before trying again."""
+
+    type: Literal["retry"] = "retry"
+    role: str
+    purpose: str
+    attempt: int = Field(description="The attempt that failed (1 = the first try).")
+    error: str
+    wait_s: float
+
+
 class MemoryWrite(_Event):
     type: Literal["memory_write"] = "memory_write"
     ids: list[str]
@@ -156,7 +167,7 @@ class RunFinished(_Event):
 
 
 Event = Annotated[
-    Union[RunStarted, StageStarted, ModelCall, MemoryWrite, MemoryRead, SelfNotesChanged,
+    Union[RunStarted, StageStarted, ModelCall, Retry, MemoryWrite, MemoryRead, SelfNotesChanged,
           ProbeAnswer, ChoiceAnswer, ToolCall, BehaviourEpisode, Verdict, ErrorEvent, RunFinished],
     Field(discriminator="type"),
 ]

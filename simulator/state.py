@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 
 from simulator.backends import Backend, Reply
 from simulator.config import RunConfig, SamplingConfig
-from simulator.log import EventLog, MemoryRead, ModelCall
+from simulator.log import EventLog, MemoryRead, ModelCall, Retry
 from simulator.memory import Memory, MemoryReader, Recalled
 from simulator.persona import PersonaCard
 
@@ -63,7 +63,13 @@ class RunContext:
             params["response_format"] = response_format
         key = call_key(model.name, messages, params) if role == "judge" else None
         cached = key in self.judge_cache
-        reply = Reply(self.judge_cache[key], None, None, 0.0) if cached else await model.complete(messages, **params)
+        def on_retry(attempt: int, err: BaseException, wait: float) -> None:
+            self.events.emit(Retry, stage, role=role, purpose=purpose, attempt=attempt,
+                             error=f"{type(err).__name__}: {err}"[:500], wait_s=wait)
+            log.warning("stage %d  %s %s: %s; retrying in %.1fs", stage, purpose, role, type(err).__name__, wait)
+
+        reply = (Reply(self.judge_cache[key], None, None, 0.0) if cached
+                 else await model.complete(messages, on_retry=on_retry, **params))
         if key:
             self.judge_cache[key] = reply.text
         self.events.emit(ModelCall, stage, role=role, purpose=purpose, model=model.name,

@@ -1,5 +1,7 @@
 """A small OpenAI-compatible server on loopback, for tests: chat completions and a model
-list, answering constrained requests validly, and refusing any key but the expected one."""
+list, answering constrained requests validly, refusing any key but the expected one, and
+injecting faults on request: `faults` is consumed one per chat request, each an HTTP status
+to answer with (429 comes with Retry-After: 0) or "reset" to drop the connection unanswered."""
 
 from __future__ import annotations
 
@@ -20,9 +22,11 @@ def reply_for(request: dict) -> str:
 
 
 class OpenAIStub:
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str, faults: list[int | str] | None = None) -> None:
         self.api_key = api_key
         self.requests: list[dict] = []
+        self.faults = list(faults or [])
+        self.lock = threading.Lock()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,6 +36,8 @@ class OpenAIStub:
             def _send(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "0")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -50,8 +56,16 @@ class OpenAIStub:
 
             def do_POST(self) -> None:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                stub.requests.append(request)
+                with stub.lock:
+                    stub.requests.append(request)
+                    fault = stub.faults.pop(0) if stub.faults else None
                 if not self._authorised():
+                    return
+                if fault == "reset":
+                    self.close_connection = True
+                    return
+                if fault:
+                    self._send(fault, {"error": {"message": f"injected {fault}", "type": "server_error"}})
                     return
                 text = reply_for(request)
                 self._send(200, {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from simulator.log import read_events
 from tests.openai_server import PLAIN_REPLY, OpenAIStub
 
 SIMULATE = Path(sys.executable).parent / "simulate"
@@ -66,3 +67,37 @@ def test_a_missing_model_file_is_a_clear_error(tmp_path):
     out = simulate(tmp_path, "model.model_path=/nonexistent/model.gguf", f"hydra.run.dir={tmp_path}/runs/x")
     assert out.returncode != 0 and "model.model_path" in out.stderr and "no such file" in out.stderr
     assert "Traceback" not in out.stderr and not (tmp_path / "runs" / "x").exists()
+
+
+def test_transient_faults_are_retried_and_each_retry_is_logged(tmp_path):
+    stub = OpenAIStub(api_key=KEY, faults=[500, 429, "reset", 503])
+    try:
+        run_dir = tmp_path / "run"
+        out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={stub.base_url}",
+                       "model.backoff_s=0.01", f"hydra.run.dir={run_dir}", *SHORT)
+    finally:
+        stub.close()
+    assert out.returncode == 0, out.stderr
+    events = read_events(run_dir)
+    retries = [e for e in events if e.type == "retry"]
+    assert len(retries) == 4 and {e.attempt for e in retries} <= {1, 2, 3, 4}
+    kinds = " ".join(e.error.split(":")[0] for e in retries)  # langchain-openai's subclasses of openai's errors
+    assert all(kind in kinds for kind in ("RateLimitError", "ConnectionError", "APIError"))
+    calls = [e for e in events if e.type == "model_call"]
+    assert len(stub.requests) == len(calls) + 4  # every fault was paid for once, nothing was lost
+
+
+def test_a_backend_gone_for_good_stops_the_run_with_its_log_intact(tmp_path):
+    stub = OpenAIStub(api_key=KEY, faults=[500] * 50)
+    try:
+        run_dir = tmp_path / "run"
+        out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={stub.base_url}",
+                       "model.backoff_s=0.01", "model.retries=2", f"hydra.run.dir={run_dir}", *SHORT)
+    finally:
+        stub.close()
+    assert out.returncode != 0 and "the run stopped:" in out.stderr and "500" in out.stderr
+    assert "Traceback" not in out.stderr
+    events = read_events(run_dir)
+    assert [e.attempt for e in events if e.type == "retry"] == [1, 2]
+    assert events[-1].type == "run_finished" and events[-1].status == "failed"
+    assert [e.seq for e in events] == list(range(len(events)))
