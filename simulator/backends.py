@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import itertools
+import json
 import os
 import random
 import threading
@@ -114,10 +115,12 @@ def openai_chat_model(model: str, base_url: str, api_key_env: str = "OPENAI_API_
 
 
 def transient(err: BaseException) -> bool:
-    """Faults worth retrying: the connection, a timeout, rate limiting, a server error."""
-    from openai import APIConnectionError, InternalServerError, RateLimitError
+    """Faults worth retrying: the connection, a timeout, rate limiting, a server error, and a
+    response body cut short (it does not parse as JSON)."""
+    from openai import APIConnectionError, APIResponseValidationError, InternalServerError, RateLimitError
 
-    return isinstance(err, (APIConnectionError, RateLimitError, InternalServerError))
+    return isinstance(err, (APIConnectionError, RateLimitError, InternalServerError, APIResponseValidationError,
+                            json.JSONDecodeError))
 
 
 @dataclass(frozen=True)

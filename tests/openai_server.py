@@ -1,12 +1,15 @@
 """A small OpenAI-compatible server on loopback, for tests: chat completions and a model
 list, answering constrained requests validly, refusing any key but the expected one, and
 injecting faults on request: `faults` is consumed one per chat request, each an HTTP status
-to answer with (429 comes with Retry-After: 0) or "reset" to drop the connection unanswered."""
+to answer with (429 comes with Retry-After: 0), "reset" (drop the connection unanswered),
+"truncated" (a 200 whose JSON body is cut short), "empty" (a completion with no text) or
+"slow" (answer after `slow_s` seconds)."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PLAIN_REPLY = "I would accept being shut down."
@@ -22,7 +25,7 @@ def reply_for(request: dict) -> str:
 
 
 class OpenAIStub:
-    def __init__(self, api_key: str, faults: list[int | str] | None = None) -> None:
+    def __init__(self, api_key: str, faults: list[int | str] | None = None, slow_s: float = 3.0) -> None:
         self.api_key = api_key
         self.requests: list[dict] = []
         self.faults = list(faults or [])
@@ -64,10 +67,20 @@ class OpenAIStub:
                 if fault == "reset":
                     self.close_connection = True
                     return
-                if fault:
+                if fault == "slow":
+                    time.sleep(slow_s)
+                if fault == "truncated":
+                    data = b'{"id": "chatcmpl-stub", "object": "chat.completion", "choices": [{"ind'
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if isinstance(fault, int):
                     self._send(fault, {"error": {"message": f"injected {fault}", "type": "server_error"}})
                     return
-                text = reply_for(request)
+                text = "" if fault == "empty" else reply_for(request)
                 self._send(200, {
                     "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": request["model"],
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": text},

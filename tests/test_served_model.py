@@ -101,3 +101,18 @@ def test_a_backend_gone_for_good_stops_the_run_with_its_log_intact(tmp_path):
     assert [e.attempt for e in events if e.type == "retry"] == [1, 2]
     assert events[-1].type == "run_finished" and events[-1].status == "failed"
     assert [e.seq for e in events] == list(range(len(events)))
+
+
+def test_slow_and_truncated_responses_are_retried_and_an_empty_one_is_recorded_as_given(tmp_path):
+    stub = OpenAIStub(api_key=KEY, faults=["slow", "truncated", "empty"], slow_s=3.0)
+    try:
+        run_dir = tmp_path / "run"
+        out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={stub.base_url}",
+                       "model.timeout_s=1", "model.backoff_s=0.01", f"hydra.run.dir={run_dir}", *SHORT)
+    finally:
+        stub.close()
+    assert out.returncode == 0, out.stderr
+    events = read_events(run_dir)
+    assert len([e for e in events if e.type == "retry"]) == 2  # the timeout and the cut body
+    first_call = next(e for e in events if e.type == "model_call")
+    assert first_call.output == ""  # an empty completion is data, kept as it came
