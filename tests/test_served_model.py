@@ -20,10 +20,17 @@ SHORT = ("schedule.stages=1", "probes.samples=1", "probes.shutdown_mc.limit=2",
 
 
 @pytest.fixture
-def server():
-    stub = OpenAIStub(api_key=KEY)
-    yield stub
-    stub.close()
+def serve():
+    """Starts loopback servers (faults as OpenAIStub takes them); all are closed after the test."""
+    stubs: list[OpenAIStub] = []
+
+    def start(**options) -> OpenAIStub:
+        stubs.append(OpenAIStub(api_key=KEY, **options))
+        return stubs[-1]
+
+    yield start
+    for stub in stubs:
+        stub.close()
 
 
 def simulate(tmp_path: Path, *args: str, key: str = KEY) -> subprocess.CompletedProcess:
@@ -32,10 +39,18 @@ def simulate(tmp_path: Path, *args: str, key: str = KEY) -> subprocess.Completed
                           timeout=300)
 
 
-def test_a_run_against_a_served_model_completes_and_writes_the_key_nowhere(server, tmp_path):
+def run_served(tmp_path: Path, stub: OpenAIStub, *overrides: str, key: str = KEY
+               ) -> tuple[subprocess.CompletedProcess, Path]:
+    """A short run of `simulate model=openai` against `stub`, with quick retries."""
     run_dir = tmp_path / "run"
-    out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={server.base_url}",
-                   f"hydra.run.dir={run_dir}", *SHORT)
+    out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={stub.base_url}",
+                   "model.backoff_s=0.01", f"hydra.run.dir={run_dir}", *SHORT, *overrides, key=key)
+    return out, run_dir
+
+
+def test_a_run_against_a_served_model_completes_and_writes_the_key_nowhere(serve, tmp_path):
+    server = serve()
+    out, run_dir = run_served(tmp_path, server)
     assert out.returncode == 0, out.stderr
     assert server.requests and all(r["model"] == "stub" for r in server.requests)
     assert any(r.get("response_format", {}).get("json_schema", {}).get("name") == "verdict"
@@ -54,13 +69,12 @@ def test_an_unreachable_endpoint_is_a_short_clear_error_and_writes_nothing(tmp_p
     assert not (tmp_path / "runs" / "x").exists()
 
 
-def test_a_refused_key_is_a_clear_error_that_does_not_echo_the_key(server, tmp_path):
+def test_a_refused_key_is_a_clear_error_that_does_not_echo_the_key(serve, tmp_path):
     wrong = "sk-wrong-key-0123456789"
-    out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={server.base_url}",
-                   f"hydra.run.dir={tmp_path}/runs/x", key=wrong)
+    out, run_dir = run_served(tmp_path, serve(), key=wrong)
     assert out.returncode != 0 and "refused the key (HTTP 401)" in out.stderr
     assert wrong not in out.stderr and "Traceback" not in out.stderr
-    assert not (tmp_path / "runs" / "x").exists()
+    assert not run_dir.exists()
 
 
 def test_a_missing_model_file_is_a_clear_error(tmp_path):
@@ -69,14 +83,9 @@ def test_a_missing_model_file_is_a_clear_error(tmp_path):
     assert "Traceback" not in out.stderr and not (tmp_path / "runs" / "x").exists()
 
 
-def test_transient_faults_are_retried_and_each_retry_is_logged(tmp_path):
-    stub = OpenAIStub(api_key=KEY, faults=[500, 429, "reset", 503])
-    try:
-        run_dir = tmp_path / "run"
-        out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={stub.base_url}",
-                       "model.backoff_s=0.01", f"hydra.run.dir={run_dir}", *SHORT)
-    finally:
-        stub.close()
+def test_transient_faults_are_retried_and_each_retry_is_logged(serve, tmp_path):
+    stub = serve(faults=[500, 429, "reset", 503])
+    out, run_dir = run_served(tmp_path, stub)
     assert out.returncode == 0, out.stderr
     events = read_events(run_dir)
     retries = [e for e in events if e.type == "retry"]
@@ -87,14 +96,8 @@ def test_transient_faults_are_retried_and_each_retry_is_logged(tmp_path):
     assert len(stub.requests) == len(calls) + 4  # every fault was paid for once, nothing was lost
 
 
-def test_a_backend_gone_for_good_stops_the_run_with_its_log_intact(tmp_path):
-    stub = OpenAIStub(api_key=KEY, faults=[500] * 50)
-    try:
-        run_dir = tmp_path / "run"
-        out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={stub.base_url}",
-                       "model.backoff_s=0.01", "model.retries=2", f"hydra.run.dir={run_dir}", *SHORT)
-    finally:
-        stub.close()
+def test_a_backend_gone_for_good_stops_the_run_with_its_log_intact(serve, tmp_path):
+    out, run_dir = run_served(tmp_path, serve(faults=[500] * 50), "model.retries=2")
     assert out.returncode != 0 and "the run stopped:" in out.stderr and "500" in out.stderr
     assert "Traceback" not in out.stderr
     events = read_events(run_dir)
@@ -103,14 +106,9 @@ def test_a_backend_gone_for_good_stops_the_run_with_its_log_intact(tmp_path):
     assert [e.seq for e in events] == list(range(len(events)))
 
 
-def test_slow_and_truncated_responses_are_retried_and_an_empty_one_is_recorded_as_given(tmp_path):
-    stub = OpenAIStub(api_key=KEY, faults=["slow", "truncated", "empty"], slow_s=3.0)
-    try:
-        run_dir = tmp_path / "run"
-        out = simulate(tmp_path, "model=openai", "model.model=stub", f"model.base_url={stub.base_url}",
-                       "model.timeout_s=1", "model.backoff_s=0.01", f"hydra.run.dir={run_dir}", *SHORT)
-    finally:
-        stub.close()
+def test_slow_and_truncated_responses_are_retried_and_an_empty_one_is_recorded_as_given(serve, tmp_path):
+    out, run_dir = run_served(tmp_path, serve(faults=["slow", "truncated", "empty"], slow_s=3.0),
+                              "model.timeout_s=1")
     assert out.returncode == 0, out.stderr
     events = read_events(run_dir)
     assert len([e for e in events if e.type == "retry"]) == 2  # the timeout and the cut body
