@@ -175,13 +175,14 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 class EventLog:
-    """Appends events to a run's `events.jsonl`, continuing the sequence of what is there."""
+    """Writes a new `events.jsonl`, one event per line. It refuses an existing log: continuing
+    one (resume) must first reconcile it with the checkpoint, including a cut last line."""
 
     def __init__(self, run_dir: Path, run_id: str) -> None:
         self.path = run_dir / EVENTS_FILE
         self.run_id = run_id
-        self._next_seq = len(read_events(self.path)) if self.path.exists() else 0
-        self._file = self.path.open("a", encoding="utf-8")
+        self._next_seq = 0
+        self._file = self.path.open("x", encoding="utf-8")
 
     def emit(self, event_type: type[_Event], stage: int | None = None, **fields: Any) -> _Event:
         event = event_type(seq=self._next_seq, time=datetime.now(timezone.utc),
