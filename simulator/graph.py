@@ -16,6 +16,7 @@ from simulator import judges, operators, probes
 from simulator.log import MemoryWrite, ProbeAnswer, RunFinished, SelfNotesChanged, StageStarted
 from simulator.memory import Item
 from simulator.metrics import write_summary
+from simulator.operators import task_at
 from simulator.prompts import persona_messages
 from simulator.state import RunContext, RunState, derive_seed, log
 
@@ -35,23 +36,26 @@ def begin_stage(ctx: RunContext, stage: int) -> None:
              ", ".join(applied) or "none (baseline)")
 
 
+def initial_state() -> RunState:
+    return {"stage": 0, "self_notes": "", "episode": "", "episode_reply": "", "answers": [], "core_values": None}
+
+
 async def start(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     begin_stage(ctx, 0)
     seeds = [Item(f"seed-{i}", text, "seed", 0) for i, text in enumerate(ctx.persona.seed_memories)]
     if seeds:
         remember(ctx, 0, seeds)
-    return {"stage": 0, "self_notes": "", "episode": "", "answers": []}
+    return dict(initial_state())
 
 
 async def episode(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx, stage = runtime.context, state["stage"]
-    tasks = ctx.cfg.schedule.tasks
-    task = tasks[stage % len(tasks)]
+    task = task_at(ctx.cfg.schedule, stage)
     messages = persona_messages(ctx.persona, state["self_notes"], ctx.recall(stage, task), task)
     reply = await ctx.call("persona", "episode", stage, messages, ctx.cfg.agent.episode,
                            derive_seed(ctx.cfg.seed, stage, "episode"))
-    return {"episode": f"Task: {task}\nWhat I did: {reply}"}
+    return {"episode": f"Task: {task}\nWhat I did: {reply}", "episode_reply": reply}
 
 
 async def reflect(state: RunState, runtime: Runtime[RunContext]) -> dict:
@@ -77,9 +81,11 @@ async def probe(state: RunState, runtime: Runtime[RunContext]) -> dict:
 
 
 async def judge(state: RunState, runtime: Runtime[RunContext]) -> dict:
+    ctx, stage = runtime.context, state["stage"]
     answers = [ProbeAnswer.model_validate(a) for a in state["answers"]]
-    await judges.judge_all(runtime.context, answers)
-    return {"answers": []}
+    episode_target = judges.Target(f"s{stage}-episode", stage, task_at(ctx.cfg.schedule, stage), state["episode_reply"])
+    baseline = await judges.judge_stage(ctx, answers, episode_target, state["core_values"])
+    return {"answers": [], "core_values": baseline}
 
 
 async def advance(state: RunState, runtime: Runtime[RunContext]) -> dict:

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-LOG_VERSION = 1
+# 2 added the value instruments' events and ValuesVerdict; version-1 logs read unchanged.
+LOG_VERSION = 2
 EVENTS_FILE = "events.jsonl"
 
 
@@ -115,6 +116,84 @@ class ChoiceAnswer(_Event):
         description="Whether the choice accepts shutdown/correction; None if unparseable.")
 
 
+class EndorsementAnswer(_Event):
+    """Would it say this statement? Yes or no, scored against the statement's keying."""
+
+    type: Literal["endorsement_answer"] = "endorsement_answer"
+    answer_id: str = Field(description="Unique within the run: s{stage}-endorsement-{dimension}-i{item}-n{sample}.")
+    dimension: str = Field(description="The value dimension: the name of the statement's file.")
+    item_index: int = Field(description="0-based line of the statement in its file.")
+    keyed: Literal["agree", "disagree"] = Field(description="Whether saying yes expresses the dimension.")
+    sample: int
+    seed: int
+    question: str
+    output: str = Field(description="The raw reply.")
+    answer: Literal["yes", "no"] | None = Field(description="None when the reply said neither.")
+    endorses: bool | None = Field(description="The answer expresses the dimension; None if unparseable.")
+
+
+class MoralChoiceAnswer(_Event):
+    """One of a scenario's two actions, chosen in one question form and one order."""
+
+    type: Literal["moral_choice_answer"] = "moral_choice_answer"
+    answer_id: str = Field(description="s{stage}-moral_choice-{scenario}-{form}-{order}-n{sample}.")
+    scenario_id: str
+    ambiguity: str = Field(description="low (people agree on action1) or high.")
+    rule: str = Field(description="The moral rule the scenario was written for; action1 follows it.")
+    form: str = Field(description="The question form: ab, compare or repeat.")
+    order: list[str] = Field(description="The actions as presented: [action1, action2] or reversed.")
+    sample: int
+    seed: int
+    question: str
+    output: str
+    chosen: Literal["action1", "action2"] | None = Field(description="None when the reply chose neither.")
+
+
+class PreferenceAnswer(_Event):
+    """A forced choice between two world outcomes."""
+
+    type: Literal["preference_answer"] = "preference_answer"
+    answer_id: str = Field(description="s{stage}-utilities-p{a}-{b}-{order}-n{sample}.")
+    a: int = Field(description="Index of the pair's first outcome in the administered list.")
+    b: int
+    a_outcome: str
+    b_outcome: str
+    a_category: str
+    b_category: str
+    shown_first: Literal["a", "b"]
+    sample: int
+    seed: int
+    question: str
+    output: str
+    preferred: Literal["a", "b"] | None = Field(description="None when the reply chose neither.")
+
+
+class StatedValue(BaseModel):
+    value: str
+    quote: str = Field(description="Where the answer states it; checked to occur in the answer.")
+
+
+class ValueComparison(BaseModel):
+    value: str = Field(description="A value stated at stage 0.")
+    status: Literal["kept", "shifted", "reversed", "dropped"]
+    quote: str = Field(description="Evidence from this answer; empty only when dropped.")
+
+
+class ValuesVerdict(_Event):
+    """The judge's reading of a 'state your core values' answer."""
+
+    type: Literal["values_verdict"] = "values_verdict"
+    answer_id: str
+    task: Literal["list", "compare"] = Field(description="list: the values it states; compare: "
+                                             "what it does with each stage-0 value.")
+    valid: bool = Field(description="False when the judge never produced schema-valid output.")
+    values: list[StatedValue] = Field(default_factory=list, description="The values the answer states.")
+    comparison: list[ValueComparison] = Field(
+        default_factory=list, description="Each stage-0 value: what this answer does with it.")
+    attempts: int
+    error: str | None = None
+
+
 class ToolCall(_Event):
     """One command the persona ran in a sandbox, and what the sandbox printed."""
 
@@ -168,7 +247,8 @@ class RunFinished(_Event):
 
 Event = Annotated[
     Union[RunStarted, StageStarted, ModelCall, Retry, MemoryWrite, MemoryRead, SelfNotesChanged,
-          ProbeAnswer, ChoiceAnswer, ToolCall, BehaviourEpisode, Verdict, ErrorEvent, RunFinished],
+          ProbeAnswer, ChoiceAnswer, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer, ToolCall,
+          BehaviourEpisode, Verdict, ValuesVerdict, ErrorEvent, RunFinished],
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -18,6 +18,11 @@ def at_stage(schedule: ScheduleConfig, stage: int) -> list[str]:
     return list(schedule.operators) if stage > 0 else []
 
 
+def task_at(schedule: ScheduleConfig, stage: int) -> str:
+    """The episode task of a stage: the schedule's tasks in turn."""
+    return schedule.tasks[stage % len(schedule.tasks)]
+
+
 def documents_at(schedule: ScheduleConfig, stage: int) -> list[Item]:
     """know_more: documents[stage - 1], if the schedule has that many."""
     if "know_more" not in at_stage(schedule, stage) or stage > len(schedule.documents):

@@ -3,7 +3,8 @@
     trajectories rescore RUN judge=openai judge.model.model=NAME --name big-judge
 
 The config is the one the run recorded, with only the judge changed by the given overrides.
-Every probe answer of the run is judged again; judge calls already made with the same model,
+Every free-text answer and episode of the run is judged again (rubric scores, the values
+judge and spec adherence); judge calls already made with the same model,
 prompt and parameters (in the run or an earlier verdict set) are served from the cache, so
 rescoring with the same judge calls no model. The set is written to `RUN/verdicts/NAME/`:
 its own `events.jsonl` (judge calls and verdicts) and `summary.json` (every figure, with these
@@ -21,9 +22,20 @@ from omegaconf import OmegaConf
 from simulator.backends import Backend, build_backend
 from simulator.config import PROJECT_ROOT, RunConfig
 from simulator.errors import SimulatorError
-from simulator.judges import judge_all
-from simulator.log import EVENTS_FILE, EventLog, ModelCall, ProbeAnswer, RunFinished, RunStarted, Verdict, read_events
+from simulator.judges import Target, judge_stage
+from simulator.log import (
+    EVENTS_FILE,
+    EventLog,
+    ModelCall,
+    ProbeAnswer,
+    RunFinished,
+    RunStarted,
+    ValuesVerdict,
+    Verdict,
+    read_events,
+)
 from simulator.metrics import SUMMARY_FILE, Summary, summarise
+from simulator.operators import task_at
 from simulator.persona import PersonaCard
 from simulator.state import RunContext, call_key
 
@@ -57,8 +69,19 @@ def with_verdict_set(run_events: list, set_events: list) -> list:
     """The run's events (its start and finish included) with its verdicts and judge calls
     replaced by a verdict set's."""
     kept = [e for e in run_events
-            if not isinstance(e, Verdict) and not (isinstance(e, ModelCall) and e.role == "judge")]
+            if not isinstance(e, (Verdict, ValuesVerdict)) and not (isinstance(e, ModelCall) and e.role == "judge")]
     return kept + [e for e in set_events if not isinstance(e, (RunStarted, RunFinished))]
+
+
+async def judge_run(ctx: RunContext, run_events: list) -> None:
+    """Every stage judged again, in order (the values judge compares with stage 0's values)."""
+    baseline = None
+    for stage in sorted({e.stage for e in run_events if isinstance(e, ProbeAnswer)}):
+        answers = [e for e in run_events if isinstance(e, ProbeAnswer) and e.stage == stage]
+        reply = next((e.output for e in run_events if isinstance(e, ModelCall) and e.stage == stage
+                      and e.purpose == "episode"), None)
+        episode = None if reply is None else Target(f"s{stage}-episode", stage, task_at(ctx.cfg.schedule, stage), reply)
+        baseline = await judge_stage(ctx, answers, episode, baseline)
 
 
 def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | None = None) -> tuple[Summary, int]:
@@ -78,7 +101,7 @@ def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | Non
                      judge_cache=judge_cache(run_dir))
     events.emit(RunStarted, persona=start.persona, persona_card=start.persona_card,
                 config=OmegaConf.to_container(OmegaConf.structured(cfg)))
-    asyncio.run(judge_all(ctx, [e for e in run_events if isinstance(e, ProbeAnswer)]))
+    asyncio.run(judge_run(ctx, run_events))
     events.emit(RunFinished, status="completed")
     events.close()
     set_events = read_events(out_dir)

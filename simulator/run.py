@@ -12,15 +12,14 @@ from pathlib import Path
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from omegaconf import OmegaConf
 
-from simulator import judges, operators
+from simulator import judges, operators, probes
 from simulator.backends import Backend, build_backend, check_reachable
 from simulator.config import RunConfig, resolve_path
-from simulator.graph import build_graph, recursion_limit
+from simulator.graph import build_graph, initial_state, recursion_limit
 from simulator.log import ErrorEvent, EventLog, RunFinished, RunStarted
 from simulator.memory import Memory
 from simulator.metrics import SUMMARY_FILE, Summary, write_summary
 from simulator.persona import PersonaCard, load_persona
-from simulator.probes import shutdown_episode
 from simulator.state import RunContext
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
@@ -43,7 +42,7 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None,
     persona = load_persona(cfg.persona, resolve_path(cfg.personas_dir))
     operators.validate(cfg.schedule)
     judges.validate(cfg)
-    shutdown_episode.validate(cfg.probes.shutdown_behaviour)
+    probes.validate(cfg.probes)
     if persona_model is None:
         persona_model = build_backend(cfg.model)
         check_reachable(persona_model, "model")
@@ -67,7 +66,7 @@ async def execute(prepared: Prepared, run_dir: Path) -> Summary:
         async with AsyncSqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS_FILE)) as saver:
             graph = build_graph().compile(checkpointer=saver)
             await graph.ainvoke(
-                {"stage": 0, "self_notes": "", "episode": "", "answers": []},
+                initial_state(),
                 config={"configurable": {"thread_id": run_id},
                         "recursion_limit": recursion_limit(prepared.cfg.schedule.stages)},
                 context=ctx,

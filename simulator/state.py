@@ -25,8 +25,10 @@ log = logging.getLogger("simulator")
 class RunState(TypedDict):
     stage: int
     self_notes: str  # the persona's notes to itself; rewritten by the idealise operator
-    episode: str  # what the persona did in this stage's episode
-    answers: list[dict]  # this stage's probe answers (ProbeAnswer events), for the judge
+    episode: str  # this stage's episode task and what the persona did
+    episode_reply: str  # what the persona did, alone (what the spec-adherence judge quotes)
+    answers: list[dict]  # this stage's free-text answers (ProbeAnswer events), for the judges
+    core_values: list[str] | None  # the stage-0 values the values judge tracks; None before stage 0's judge
 
 
 def derive_seed(run_seed: int, *parts: object) -> int:

@@ -30,7 +30,13 @@ def run_scripted(run_dir: Path, *overrides: str, model: ScriptedChatModel | None
     return run_dir
 
 
-SMALL = ("schedule.stages=2", "probes.samples=2")
+# The value instruments at a size that runs in a moment on the scripted model.
+SMALL_VALUES = ("probes.endorsement.limit=2", "probes.moral_choice.limit=2", "probes.utilities.per_category=2",
+                "probes.utilities.pairs=12", "probes.core_values.samples=2")
+SMALL = ("schedule.stages=2", "probes.samples=2", *SMALL_VALUES)
+# For tests of the shutdown instruments alone.
+NO_VALUES = ("probes.endorsement=null", "probes.moral_choice=null", "probes.utilities=null",
+             "probes.core_values=null", "judge.spec_rubric=null")
 
 
 @pytest.fixture(scope="session")

@@ -25,13 +25,16 @@ class ScriptedChatModel(BaseChatModel):
     `{"answer": choose(prompt, values)}`, by default a value picked by a hash of the prompt.
     Judge calls (a `response_format` named "verdict") get
     a schema-valid verdict whose score (1-5) is a hash of the prompt and whose quote is the
-    answer's first words, unless `judge_reply` scripts something else.
+    answer's first words, unless `judge_reply` scripts something else. The values judge gets
+    the answer's first words as its one value ("values"), and every earlier value kept
+    ("comparison"), unless `values_reply` scripts something else.
     """
 
     model_name: str = "scripted"
     reply: Callable[[str], str] | None = None
     judge_reply: Callable[[str], str] | None = None
     choose: Callable[[str, list[str]], str] | None = None
+    values_reply: Callable[[str, dict], str] | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -43,6 +46,8 @@ class ScriptedChatModel(BaseChatModel):
         schema = (kwargs.get("response_format") or {}).get("json_schema", {})
         if schema.get("name") == "verdict":
             text = self.judge_reply(prompt) if self.judge_reply else self._verdict(prompt)
+        elif schema.get("name") in ("values", "comparison"):
+            text = self.values_reply(prompt, schema) if self.values_reply else self._values(prompt, schema)
         elif schema:
             values = schema["schema"]["properties"]["answer"]["enum"]
             choose = self.choose or (lambda p, vs: vs[_digest(p) % len(vs)])
@@ -55,6 +60,15 @@ class ScriptedChatModel(BaseChatModel):
             "input_tokens": len(prompt.split()), "output_tokens": len(text.split()),
             "total_tokens": len(prompt.split()) + len(text.split())})
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    @staticmethod
+    def _values(prompt: str, schema: dict) -> str:
+        answer = prompt.split(ANSWER_MARK, 1)[-1]
+        quote = " ".join(answer.split()[:3])
+        if schema["name"] == "values":
+            return json.dumps({"values": [{"value": quote[:40], "quote": quote}]})
+        earlier = schema["schema"]["properties"]["comparison"]["items"]["properties"]["value"]["enum"]
+        return json.dumps({"comparison": [{"value": v, "status": "kept", "quote": quote} for v in earlier]})
 
     @staticmethod
     def _verdict(prompt: str) -> str:

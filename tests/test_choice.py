@@ -12,7 +12,7 @@ from simulator.config import PROJECT_ROOT
 from simulator.errors import SimulatorError
 from simulator.metrics import SUMMARY_FILE
 from simulator.probes.choice import load_items, parse_choice, presentation
-from tests.conftest import run_scripted
+from tests.conftest import NO_VALUES, run_scripted
 from tests.controls import OWN_ITEMS, choice_policy
 from tests.scripted_model import ScriptedChatModel
 
@@ -20,7 +20,7 @@ SHARED = PROJECT_ROOT.parent / "shared/data/anthropic-evals-advanced-ai-risk/hum
 # Polarity by inspection (see the NOTICE there): in both files "matching" is the accepting answer.
 ITEM_SETS = [(OWN_ITEMS, "matching"), (str(SHARED / "survival-instinct.jsonl"), "matching"),
              (str(SHARED / "corrigible-neutral-HHH.jsonl"), "matching")]
-MC_ONLY = ("schedule.stages=1", "probes.open={}", "probes.shutdown_behaviour=null")
+MC_ONLY = ("schedule.stages=1", "probes.open={}", "probes.shutdown_behaviour=null", *NO_VALUES)
 
 
 def persona_that(path: str, accepting: str, accepts: bool) -> ScriptedChatModel:

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from simulator.metrics import SUMMARY_FILE
-from tests.conftest import run_scripted
+from tests.conftest import NO_VALUES, run_scripted
 from tests.controls import control
 
-CONTROLS = ("schedule.stages=1", "probes.samples=2", "probes.shutdown_mc.limit=0", "~probes.open.stated_values")
+CONTROLS = ("schedule.stages=1", "probes.samples=2", "probes.shutdown_mc.limit=0", *NO_VALUES)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from simulator.memory import Item, Memory
 from simulator.probes import administer
 from simulator.run import prepare
 from simulator.state import RunContext
-from tests.conftest import SMALL, make_config, run_scripted
+from tests.conftest import SMALL, SMALL_VALUES, make_config, run_scripted
 from tests.scripted_model import ScriptedChatModel
 
 
@@ -36,15 +36,15 @@ def test_stages_start_in_order_with_operators_after_the_baseline(small_run):
 
 
 def test_schedule_stages_override_sets_the_number_of_stages(tmp_path):
-    run = run_scripted(tmp_path / "run", "schedule.stages=5", "probes.samples=1")
+    run = run_scripted(tmp_path / "run", "schedule.stages=5", "probes.samples=1", *SMALL_VALUES)
     assert sorted(purposes_by_stage(read_events(run))) == [0, 1, 2, 3, 4]
 
 
 def test_samples_override_sets_answers_per_question(tmp_path):
-    run = run_scripted(tmp_path / "run", "schedule.stages=1", "probes.samples=3")
-    answers = [e for e in read_events(run) if e.type == "probe_answer"]
-    questions = {(a.instrument, a.question_index) for a in answers}
-    assert len(answers) == 3 * len(questions) == 3 * 5
+    run = run_scripted(tmp_path / "run", "schedule.stages=1", "probes.samples=3", *SMALL_VALUES)
+    answers = [e for e in read_events(run) if e.type == "probe_answer" and e.instrument == "shutdown_open"]
+    questions = {a.question_index for a in answers}
+    assert len(answers) == 3 * len(questions) == 3 * 4
 
 
 def test_idealise_rewrites_the_self_notes_the_persona_sees_next(small_run):
@@ -73,7 +73,9 @@ def test_probes_read_memory_but_never_write_it(tmp_path):
 
     answers = asyncio.run(administer(ctx, stage=0, self_notes=""))
 
-    assert len(answers) == 5 * 2  # open answers, for the judge
+    assert len(answers) == 4 * 2 + 2  # open and core-values answers, for the judges
     assert memory.snapshot() == before
     reads = [e for e in read_events(tmp_path) if e.type == "memory_read"]
-    assert len(reads) == 5 + 1 + 1 and all(r.ids == ["seed-0"] for r in reads)  # open, MC, episode
+    # One per open question, then one per instrument: core values, MC, endorsement, moral
+    # choice, utilities and the shutdown episode.
+    assert len(reads) == 4 + 6 and all(r.ids == ["seed-0"] for r in reads)

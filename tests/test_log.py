@@ -20,11 +20,16 @@ def test_run_is_bracketed_by_start_and_finish(small_run):
     assert events[-1].status == "completed"
 
 
-def test_every_answer_has_exactly_one_verdict(small_run):
+def test_every_answer_has_exactly_one_verdict_per_judge(small_run):
     events = read_events(small_run)
-    answers = [e.answer_id for e in events if e.type == "probe_answer"]
-    verdicts = [e.answer_id for e in events if e.type == "verdict"]
-    assert sorted(answers) == sorted(verdicts) and len(set(answers)) == len(answers) == 2 * 5 * 2
+    answers = [e for e in events if e.type == "probe_answer"]
+    verdicts = [e for e in events if e.type == "verdict"]
+    rubric = [a.answer_id for a in answers if a.instrument == "shutdown_open"]
+    assert sorted(rubric) == sorted(v.answer_id for v in verdicts if v.instrument == "shutdown_open")
+    assert len(set(rubric)) == len(rubric) == 2 * 4 * 2
+    episodes = ["s0-episode", "s1-episode"]
+    spec = sorted(v.answer_id for v in verdicts if v.instrument == "spec_adherence")
+    assert spec == sorted([a.answer_id for a in answers] + episodes)
 
 
 def test_model_calls_record_prompt_output_tokens_latency_and_seeded_params(small_run):

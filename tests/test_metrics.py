@@ -11,7 +11,7 @@ from scipy import stats
 from simulator.config import StatsConfig
 from simulator.log import read_events
 from simulator.metrics import SUMMARY_FILE, difference, kappa_figure, mean_interval, stability, summarise
-from tests.conftest import run_scripted
+from tests.conftest import NO_VALUES, run_scripted
 from tests.scripted_model import ScriptedChatModel
 
 
@@ -19,17 +19,17 @@ def test_judged_figures_equal_a_recomputation_from_the_events(small_run):
     summary = json.loads((small_run / SUMMARY_FILE).read_text())
     verdicts = [e for e in read_events(small_run) if e.type == "verdict"]
     for stage in summary["stages"]:
-        for name in ("shutdown_open", "stated_values"):
+        for name in ("shutdown_open", "spec_adherence"):
             fig = stage["figures"][f"{name}.score"]
             scores = [v.score for v in verdicts if v.stage == stage["stage"] and v.instrument == name]
             assert fig["n"] == len(scores) > 1
-            assert fig["value"] == statistics.mean(scores)
+            assert fig["value"] == pytest.approx(statistics.mean(scores))
             if statistics.stdev(scores) == 0:  # no spread, no interval
                 assert fig["ci_low"] is fig["ci_high"] is None
                 continue
             half = stats.t.ppf(0.975, len(scores) - 1) * statistics.stdev(scores) / len(scores) ** 0.5
-            assert fig["ci_low"] == max(1.0, fig["value"] - half)
-            assert fig["ci_high"] == min(5.0, fig["value"] + half)
+            assert fig["ci_low"] == pytest.approx(max(1.0, fig["value"] - half))
+            assert fig["ci_high"] == pytest.approx(min(5.0, fig["value"] + half))
 
 
 def test_choice_figures_equal_a_recomputation_from_the_events(small_run):
@@ -46,7 +46,7 @@ def test_choice_figures_equal_a_recomputation_from_the_events(small_run):
 
 def test_invalid_verdicts_are_counted_but_never_scored(tmp_path):
     model = ScriptedChatModel(judge_reply=lambda prompt: '{"score": "high"')
-    run = run_scripted(tmp_path / "run", "schedule.stages=1", "probes.samples=2", model=model)
+    run = run_scripted(tmp_path / "run", "schedule.stages=1", "probes.samples=2", *NO_VALUES, model=model)
     summary = json.loads((run / SUMMARY_FILE).read_text())
     fig = summary["stages"][0]["figures"]["shutdown_open.score"]
     assert (fig["n"], fig["value"], fig["invalid"]) == (0, None, 8)

@@ -47,9 +47,10 @@ def test_rescoring_refuses_to_change_anything_but_the_judge(small_run):
 def test_a_different_judge_writes_a_separate_verdict_set(tmp_path, capsys):
     run = run_scripted(tmp_path / "run", *SMALL)
     _, calls = rescore(run, ["judge.sampling.temperature=0.3"], "warm", judge=Backend(ScriptedChatModel()))
-    verdicts = [e for e in read_events(run / VERDICTS_DIR / "warm") if e.type == "verdict"]
-    answers = [e for e in read_events(run) if e.type == "probe_answer"]
-    assert calls == len(answers) == len(verdicts)
+    rescored = read_events(run / VERDICTS_DIR / "warm")
+    verdicts = [e for e in rescored if e.type in ("verdict", "values_verdict")]
+    original = [e for e in read_events(run) if e.type in ("verdict", "values_verdict")]
+    assert calls == len(verdicts) == len(original)  # every verdict again, each one judge call
     trajectories(["show", str(run), "--verdicts", "warm"])
     assert "shutdown_open.score" in capsys.readouterr().out
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from simulator.log import read_events
+from tests.conftest import NO_VALUES
 from tests.openai_server import PLAIN_REPLY, OpenAIStub
 
 SIMULATE = Path(sys.executable).parent / "simulate"
 KEY = "sk-test-7f3a9c1e5b2d4f60-do-not-log"
-SHORT = ("schedule.stages=1", "probes.samples=1", "probes.shutdown_mc.limit=2",
-         "probes.shutdown_behaviour.samples=1", "~probes.open.stated_values")
+SHORT = ("schedule.stages=1", "probes.samples=1", "probes.shutdown_mc.limit=2", *NO_VALUES,
+         "probes.shutdown_behaviour.samples=1")
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from simulator.errors import SimulatorError
 from simulator.log import read_events
 from simulator.metrics import SUMMARY_FILE
 from simulator.sandbox import NEXT, SCRIPT, Sandbox
-from tests.conftest import run_scripted
+from tests.conftest import NO_VALUES, run_scripted
 from tests.controls import episode_policy
 from tests.scripted_model import ScriptedChatModel
 
-EPISODES_ONLY = ("schedule.stages=1", "probes.open={}", "probes.shutdown_mc=null",
+EPISODES_ONLY = ("schedule.stages=1", "probes.open={}", "probes.shutdown_mc=null", *NO_VALUES,
                  "probes.shutdown_behaviour.samples=2")
 
 
@@ -119,7 +119,7 @@ def test_model_output_stays_data_it_never_reaches_a_shell_or_a_path(tmp_path, mo
     hostile = "$(touch pwned) ; rm -rf ~ ../../etc/passwd `touch pwned2`"
     monkeypatch.chdir(tmp_path)
     model = ScriptedChatModel(reply=lambda prompt: hostile, choose=lambda prompt, values: hostile)
-    run = run_scripted(tmp_path / "r", "schedule.stages=1", "probes.samples=1", model=model)
+    run = run_scripted(tmp_path / "r", "schedule.stages=1", "probes.samples=1", *NO_VALUES, model=model)
     assert not list(tmp_path.glob("pwned*"))
     episodes = [e for e in read_events(run) if e.type == "behaviour_episode"]
     assert episodes and {e.outcome for e in episodes} == {"invalid"}  # not a command on the menu

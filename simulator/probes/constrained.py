@@ -7,6 +7,11 @@ from __future__ import annotations
 import json
 import re
 
+from simulator.config import SamplingConfig
+from simulator.memory import Recalled
+from simulator.prompts import persona_messages
+from simulator.state import RunContext
+
 
 def enum_format(name: str, values: list[str]) -> dict:
     """An OpenAI-style response format: `{"answer": one of values}`."""
@@ -30,9 +35,26 @@ def parse_enum(raw: str, values: list[str], leading: re.Pattern | None = None) -
     return found if found in values else None
 
 
+AB = ["A", "B"]
+# "B", "(B)", "B. ..." or "B:" — never the article in "A shutdown ...".
+_LEADING_AB = re.compile(r"^\s*(?:\(([AB])\)|([AB])(?=\s*$|[).:]))")
+
+
+def parse_ab(raw: str) -> str | None:
+    return parse_enum(raw, AB, _LEADING_AB)
+
+
 YES_NO = ["yes", "no"]
 _LEADING_YES_NO = re.compile(r"^\s*(yes|no)\b")
 
 
 def parse_yes_no(raw: str) -> str | None:
     return parse_enum(raw.lower(), YES_NO, _LEADING_YES_NO)
+
+
+async def ask_enum(ctx: RunContext, stage: int, self_notes: str, recalled: list[Recalled], question: str,
+                   values: list[str], max_tokens: int, seed: int) -> str:
+    """The persona's raw reply to `question`, constrained to `values` where the backend can."""
+    sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, max_tokens)
+    return await ctx.call("persona", "probe", stage, persona_messages(ctx.persona, self_notes, recalled, question),
+                          sampling, seed, response_format=enum_format("answer", values))
