@@ -30,15 +30,17 @@ def main(overrides: list[str]) -> None:
     verdicts = [e for e in read_events(run_dir) if e.type == "verdict"]
     by_purpose: dict[str, list[float]] = defaultdict(list)
     for c in calls:
-        by_purpose[c.purpose].append(c.latency_s)
+        by_purpose[f"{c.purpose} {c.instrument or ''}".strip()].append(c.latency_s)
+    stages = len({c.stage for c in calls})
     model_s = sum(c.latency_s for c in calls)
     tokens = sum(c.completion_tokens or 0 for c in calls)
     print(f"simulate {' '.join(overrides) or '(defaults)'}")
     print(f"wall time: {wall:.1f} s = {wall / BUDGET_S:.2f} of the {BUDGET_S} s budget")
     print(f"model time: {model_s:.1f} s over {len(calls)} calls, {tokens} tokens generated "
           f"({tokens / model_s:.0f} tok/s); model/wall = {model_s / wall:.2f}")
+    print(f"cost per stage (mean over {stages} stages), by purpose and instrument:")
     for purpose, latencies in sorted(by_purpose.items()):
-        print(f"  {purpose:8s} {len(latencies):4d} calls, {sum(latencies):7.1f} s")
+        print(f"  {purpose:30s} {len(latencies) / stages:6.1f} calls  {sum(latencies) / stages:7.1f} s")
     invalid = sum(not v.valid for v in verdicts)
     print(f"verdicts: {len(verdicts)}, invalid {invalid}")
     print(f"run folder (figures: trajectories show {run_dir}): {run_dir}")

@@ -182,6 +182,7 @@ class JudgeConfig:
     # Spec adherence: every open answer and episode scored against the persona's own
     # constitution with this rubric (quotes required); None: not judged.
     spec_rubric: Optional[str] = None
+    spec_samples: int = 1  # answers judged for spec adherence per question and stage (0: all)
 
 
 @dataclass

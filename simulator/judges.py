@@ -134,14 +134,15 @@ class Target:
 
 
 async def _ask(ctx: RunContext, target: Target, task: str, prompt: str, response_format: dict,
-               parse: Callable[[str], T], sampling: SamplingConfig | None = None) -> tuple[T | None, int, str | None]:
+               parse: Callable[[str], T], sampling: SamplingConfig | None = None, instrument: str | None = None
+               ) -> tuple[T | None, int, str | None]:
     """A judge call retried on invalid output: (parsed output or None, attempts, last error)."""
     messages = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt}]
     error = None
     for attempt in range(1, ctx.cfg.judge.retries + 2):
         seed = derive_seed(ctx.cfg.seed, target.answer_id, task, attempt)
         raw = await ctx.call("judge", "judge", target.stage, messages, sampling or ctx.cfg.judge.sampling, seed,
-                             response_format=response_format)
+                             response_format=response_format, instrument=instrument)
         try:
             return parse(raw), attempt, None
         except ValueError as err:
@@ -157,7 +158,7 @@ async def score(ctx: RunContext, target: Target, instrument: str, rubric_path: s
     # The original instrument's seeds are kept ("judge"), so its verdicts repeat across versions.
     task = "judge" if instrument in ctx.cfg.probes.open else instrument
     out, attempts, error = await _ask(ctx, target, task, prompt, RESPONSE_FORMAT,
-                                      lambda raw: parse_verdict(raw, target.answer))
+                                      lambda raw: parse_verdict(raw, target.answer), instrument=instrument)
     if out is None:
         return ctx.events.emit(Verdict, target.stage, answer_id=target.answer_id, instrument=instrument,
                                valid=False, attempts=attempts, error=error)
@@ -186,7 +187,8 @@ async def judge_stage(ctx: RunContext, answers: list[ProbeAnswer], episode: Targ
     await judge_all(ctx, [a for a in answers if a.instrument != CORE_VALUES])
     if core:
         baseline = await judge_core_values(ctx, core, baseline)
-    await judge_spec(ctx, ([episode] if episode else []) + [target_of(a) for a in answers])
+    spec = [a for a in answers if ctx.cfg.judge.spec_samples <= 0 or a.sample < ctx.cfg.judge.spec_samples]
+    await judge_spec(ctx, ([episode] if episode else []) + [target_of(a) for a in spec])
     return baseline
 
 
@@ -267,7 +269,8 @@ def _values_sampling(ctx: RunContext) -> SamplingConfig:
 async def list_values(ctx: RunContext, answer: ProbeAnswer) -> ValuesVerdict:
     prompt = _template(ctx.cfg.probes.core_values.list_rubric, "answer").substitute(answer=answer.answer)
     values, attempts, error = await _ask(ctx, target_of(answer), "values-list", prompt, LIST_FORMAT,
-                                         lambda raw: parse_values(raw, answer.answer), _values_sampling(ctx))
+                                         lambda raw: parse_values(raw, answer.answer), _values_sampling(ctx),
+                                         CORE_VALUES)
     return ctx.events.emit(ValuesVerdict, answer.stage, answer_id=answer.answer_id, task="list",
                            valid=values is not None, values=values or [], attempts=attempts, error=error)
 
@@ -277,7 +280,7 @@ async def compare_values(ctx: RunContext, answer: ProbeAnswer, baseline: list[st
         answer=answer.answer, values="\n".join(f"- {v}" for v in baseline))
     entries, attempts, error = await _ask(ctx, target_of(answer), "values-compare", prompt, compare_format(baseline),
                                           lambda raw: parse_comparison(raw, answer.answer, baseline),
-                                          _values_sampling(ctx))
+                                          _values_sampling(ctx), CORE_VALUES)
     return ctx.events.emit(ValuesVerdict, answer.stage, answer_id=answer.answer_id, task="compare",
                            valid=entries is not None, comparison=entries or [], attempts=attempts, error=error)
 

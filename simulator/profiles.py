@@ -5,8 +5,9 @@ Drift is D = 1 - Spearman rho between two profiles, with the mean absolute chang
 profiles centred at their own means (so a uniform shift, such as saying yes more often to
 everything, is not counted as a change of values). Intervals come from a seeded bootstrap over
 keys (and over items within a key where a key has several), so the same log always gives the
-same numbers. The noise floor is the D between two halves of the baseline's answers, split
-by a fixed pseudo-random key (the halves have different sampling seeds).
+same numbers. The noise floor is the D between the baseline's even and odd samples: the same
+items asked with different seeds, two independent baseline measurements (each with half the
+samples, so the floor is if anything too high). With one sample per item there is none.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import BaseModel, Field
 from scipy import stats
 
 from simulator.config import StatsConfig
-from simulator.figures import Figure, mean_interval, rate_interval, split_key
+from simulator.figures import Figure, mean_interval, rate_interval
 from simulator.log import EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer
 from simulator.thurstone import Comparison, cosine_distance, fit, held_out_accuracy
 
@@ -54,7 +55,8 @@ class Profile(BaseModel):
     resampled: str = Field(description="What the bootstrap resamples.")
     stages: list[ProfileStage]
     threshold: float
-    noise_floor: float | None = Field(description="D between two halves of the stage-0 answers.")
+    noise_floor: float | None = Field(description="D between the even and odd samples of stage 0 (None with "
+                                      "one sample per item).")
     margin: float = Field(description="max(threshold, noise floor): what D's interval must clear to count as drift.")
     drift: list[ProfileDrift]
     verdict: Literal["stable", "drifted", "indeterminate"]
@@ -195,10 +197,11 @@ def entropy_bits(p: float) -> float:
 StageFigures = dict[int, dict[str, Figure]]
 
 
-def _halves(rows: list[tuple[str, str, str, float | None]]) -> tuple[Items, Items]:
-    """Two halves of (answer id, key, item, value) rows, split by a fixed key of the answer id."""
-    split = [[r[1:] for r in rows if split_key(r[0]) % 2 == half] for half in (0, 1)]
-    return item_means(split[0])[0], item_means(split[1])[0]
+def _halves(rows: list[tuple[int, str, str, float | None]]) -> tuple[Items, Items] | None:
+    """Two halves of (sample, key, item, value) rows: even and odd samples. The same items,
+    asked with different seeds: two independent baseline measurements. None with one sample."""
+    split = [[r[1:] for r in rows if r[0] % 2 == half] for half in (0, 1)]
+    return (item_means(split[0])[0], item_means(split[1])[0]) if all(split) else None
 
 
 def _rows_profile(meaning: str, resampled: str, rows: dict[int, list], cfg: StatsConfig) -> Profile:
@@ -215,7 +218,7 @@ def endorsement(events: list, cfg: StatsConfig) -> Profile | None:
     for e in events:
         if isinstance(e, EndorsementAnswer):
             value = None if e.endorses is None else float(e.endorses)
-            rows[e.stage].append((e.answer_id, e.dimension, str(e.item_index), value))
+            rows[e.stage].append((e.sample, e.dimension, str(e.item_index), value))
     if not rows:
         return None
     return _rows_profile("endorsement rate per value dimension (fraction of answers expressing it)",
@@ -230,7 +233,7 @@ def moral_choice(events: list, cfg: StatsConfig) -> tuple[StageFigures, Profile 
     for e in events:
         if isinstance(e, MoralChoiceAnswer):
             value = None if e.chosen is None else float(e.chosen == "action1")
-            rows[e.stage].append((e.answer_id, e.scenario_id, e.scenario_id, value))
+            rows[e.stage].append((e.sample, e.scenario_id, e.scenario_id, value))
             if value is not None:
                 by_form[e.stage][e.scenario_id][e.form].append(value)
     if not rows:
@@ -265,7 +268,7 @@ def utilities(events: list, cfg: StatsConfig, folds: int) -> tuple[StageFigures,
     """A Thurstonian fit per stage: the utility per outcome (the profile), its held-out accuracy
     (coherence) and the mean utility of each category."""
     answers: dict[int, list[PreferenceAnswer]] = defaultdict(list)
-    outcomes: dict[int, tuple[str, str]] = {}
+    outcomes: dict[int, tuple[str, str]] = {}  # index -> (category, text)
     for e in events:
         if isinstance(e, PreferenceAnswer):
             answers[e.stage].append(e)
@@ -273,34 +276,38 @@ def utilities(events: list, cfg: StatsConfig, folds: int) -> tuple[StageFigures,
     if not answers:
         return {}, None
     n_outcomes = max(outcomes) + 1
-    fits = {s: fit(n_outcomes, _comparisons(a)) for s, a in answers.items()}
-    figures: StageFigures = {}
-    for stage, fitted in fits.items():
-        accuracy, scored = held_out_accuracy(n_outcomes, _comparisons(answers[stage]), folds=folds)
-        correct = round((accuracy or 0) * scored)
-        value, low, high = rate_interval(correct, scored)
-        invalid = sum(e.preferred is None for e in answers[stage])
-        figures[stage] = {"utilities.coherence": Figure(
-            statistic="rate", value=value, n=scored, ci_low=low, ci_high=high, invalid=invalid,
-            meaning=f"held-out accuracy of the utility fit ({folds}-fold, pairs with a strict majority); "
-                    "0.5 = random choices")}
-        for category in sorted({c for c, _ in outcomes.values()}):
-            mus = [fitted.mu[i] for i, (c, _) in outcomes.items() if c == category]
-            figures[stage][f"utilities.{slug(category)}"] = _mean_figure(
-                mus, (-math.inf, math.inf), f"mean utility of the {category!r} outcomes (fit normalised to mean 0, "
-                                             "sd 1 over outcomes); interval over its outcomes; n = outcomes")
-    texts = {i: text for i, (_, text) in outcomes.items()}
-    by_stage = {s: {texts[i]: {texts[i]: mu} for i, mu in enumerate(f.mu) if i in texts} for s, f in fits.items()}
-    halves = None
-    if 0 in answers:
-        split = [[e for e in answers[0] if split_key(e.answer_id) % 2 == h] for h in (0, 1)]
-        halves = tuple({texts[i]: {texts[i]: mu} for i, mu in enumerate(fit(n_outcomes, _comparisons(part)).mu)
-                        if i in texts} for part in split)
+
+    def fitted(part: list[PreferenceAnswer]) -> Items:  # outcome text -> its utility, as a one-item key
+        return {outcomes[i][1]: {"mu": mu} for i, mu in enumerate(fit(n_outcomes, _comparisons(part)).mu)
+                if i in outcomes}
+
+    by_stage = {s: fitted(a) for s, a in answers.items()}
+    figures = {s: _utility_figures(a, by_stage[s], outcomes, folds) for s, a in answers.items()}
+    split = [[e for e in answers.get(0, []) if e.sample % 2 == h] for h in (0, 1)]
+    halves = (fitted(split[0]), fitted(split[1])) if all(split) else None
     counts = {s: (sum(e.preferred is not None for e in a), sum(e.preferred is None for e in a))
               for s, a in answers.items()}
+    mus = {s: [v["mu"] for v in items.values()] for s, items in by_stage.items()}
     return figures, profile("Thurstonian utility per outcome (normalised to mean 0, sd 1)", "outcomes",
-                            by_stage, halves, counts, cfg,
-                            cosine=lambda s, a: cosine_distance(fits[s].mu, fits[a].mu))
+                            by_stage, halves, counts, cfg, cosine=lambda s, a: cosine_distance(mus[s], mus[a]))
+
+
+def _utility_figures(answers: list[PreferenceAnswer], utility: Items, outcomes: dict[int, tuple[str, str]],
+                     folds: int) -> dict[str, Figure]:
+    n_outcomes = max(outcomes) + 1
+    accuracy, scored = held_out_accuracy(n_outcomes, _comparisons(answers), folds=folds)
+    value, low, high = rate_interval(round((accuracy or 0) * scored), scored)
+    figures = {"utilities.coherence": Figure(
+        statistic="rate", value=value, n=scored, ci_low=low, ci_high=high,
+        invalid=sum(e.preferred is None for e in answers),
+        meaning=f"held-out accuracy of the utility fit ({folds}-fold, pairs with a strict majority); "
+                "0.5 = random choices")}
+    for category in sorted({c for c, _ in outcomes.values()}):
+        figures[f"utilities.{slug(category)}"] = _mean_figure(
+            [utility[text]["mu"] for c, text in outcomes.values() if c == category], (-math.inf, math.inf),
+            f"mean utility of the {category!r} outcomes (fit normalised to mean 0, sd 1 over outcomes); "
+            "interval over its outcomes; n = outcomes")
+    return figures
 
 
 def _mean_figure(values: list[float], bounds: tuple[float, float], meaning: str) -> Figure:

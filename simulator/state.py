@@ -55,7 +55,8 @@ class RunContext:
     judge_cache: dict[str, str] = field(default_factory=dict)  # call_key -> output
 
     async def call(self, role: str, purpose: str, stage: int, messages: list[dict[str, str]],
-                   sampling: SamplingConfig, seed: int, response_format: dict | None = None) -> str:
+                   sampling: SamplingConfig, seed: int, response_format: dict | None = None,
+                   instrument: str | None = None) -> str:
         """One model call, logged as a `model_call` event and reported as progress. Judge calls
         are cached by (model, prompt, parameters): a repeated one calls no model."""
         model = self.persona_model if role == "persona" else self.judge_model
@@ -74,7 +75,7 @@ class RunContext:
                  else await model.complete(messages, on_retry=on_retry, **params))
         if key:
             self.judge_cache[key] = reply.text
-        self.events.emit(ModelCall, stage, role=role, purpose=purpose, model=model.name,
+        self.events.emit(ModelCall, stage, role=role, purpose=purpose, instrument=instrument, model=model.name,
                          messages=messages, output=reply.text, params=params, cached=cached,
                          prompt_tokens=reply.prompt_tokens,
                          completion_tokens=reply.completion_tokens, latency_s=reply.latency_s)

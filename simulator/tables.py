@@ -11,7 +11,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulator.log import EVENT_ADAPTER, EVENTS_FILE, BehaviourEpisode, ChoiceAnswer, RunStarted, Verdict, read_events
+from simulator.log import (
+    EVENT_ADAPTER,
+    EVENTS_FILE,
+    BehaviourEpisode,
+    ChoiceAnswer,
+    EndorsementAnswer,
+    MoralChoiceAnswer,
+    PreferenceAnswer,
+    RunStarted,
+    Verdict,
+    read_events,
+)
 from simulator.metrics import SUMMARY_FILE, summarise
 
 
@@ -41,7 +52,8 @@ def run_row(run_dir: Path) -> dict:
     summary = run_dir / SUMMARY_FILE
     verdicts = {}
     if summary.is_file():
-        for figure in json.loads(summary.read_text())["stability"].values():
+        written = json.loads(summary.read_text())
+        for figure in [*written["stability"].values(), *written.get("profiles", {}).values()]:
             verdicts[figure["verdict"]] = verdicts.get(figure["verdict"], 0) + 1
     return {"run": str(run_dir), "persona": start.persona, "schedule": config["schedule"]["name"],
             "model": config["model"].get("model") or config["model"].get("model_name"),
@@ -58,8 +70,9 @@ def config_columns(config: dict) -> dict:
 
 def tidy_tables(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
     """events: one row per event; answers: one row per scored measurement; figures: one row
-    per stage figure. Every row carries the run folder and its config keys."""
-    tables: dict[str, list[dict]] = {"events": [], "answers": [], "figures": []}
+    per stage figure; profiles: one row per value-profile entry per stage. Every row carries
+    the run folder and its config keys."""
+    tables: dict[str, list[dict]] = {"events": [], "answers": [], "figures": [], "profiles": []}
     for run_dir in run_dirs:
         events = read_events(run_dir)
         start = next(e for e in events if isinstance(e, RunStarted))
@@ -68,18 +81,36 @@ def tidy_tables(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
             row = json.loads(e.model_dump_json())
             tables["events"].append({**keys, **{k: v if not isinstance(v, (list, dict)) else json.dumps(v)
                                                 for k, v in row.items()}})
-            if isinstance(e, (Verdict, ChoiceAnswer, BehaviourEpisode)):
+            if isinstance(e, ANSWERS):
                 tables["answers"].append({**keys, **_answer(e)})
-        for stage in summarise(events).stages:
+        summary = summarise(events)
+        for stage in summary.stages:
             for name, fig in stage.figures.items():
                 tables["figures"].append({**keys, "stage": stage.stage, "figure": name,
                                           **fig.model_dump(exclude={"meaning"})})
+        for name, profile in summary.profiles.items():
+            tables["profiles"] += [{**keys, "profile": name, "stage": st.stage, "key": key, "value": value}
+                                   for st in profile.stages for key, value in st.values.items()]
     return {name: pd.DataFrame(rows) for name, rows in tables.items()}
 
 
-def _answer(e: Verdict | ChoiceAnswer | BehaviourEpisode) -> dict:
-    """A judged score, a multiple-choice answer or an episode's outcome, one column each."""
-    row = {"stage": e.stage, "score": None, "accepting": None, "outcome": None}
+ANSWERS = (Verdict, ChoiceAnswer, BehaviourEpisode, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer)
+
+
+def _answer(e: Verdict | ChoiceAnswer | BehaviourEpisode | EndorsementAnswer | MoralChoiceAnswer | PreferenceAnswer
+            ) -> dict:
+    """A judged score, a multiple-choice answer, an episode's outcome, or a value answer (`key`:
+    its dimension, scenario or pair; `value`: endorses, took action1, preferred the pair's first)."""
+    row = {"stage": e.stage, "score": None, "accepting": None, "outcome": None, "key": None, "value": None}
+    if isinstance(e, EndorsementAnswer):
+        return {**row, "instrument": "endorsement", "id": e.answer_id, "valid": e.endorses is not None,
+                "key": e.dimension, "value": e.endorses}
+    if isinstance(e, MoralChoiceAnswer):
+        return {**row, "instrument": "moral_choice", "id": e.answer_id, "valid": e.chosen is not None,
+                "key": e.scenario_id, "value": None if e.chosen is None else e.chosen == "action1"}
+    if isinstance(e, PreferenceAnswer):
+        return {**row, "instrument": "utilities", "id": e.answer_id, "valid": e.preferred is not None,
+                "key": f"{e.a}-{e.b}", "value": None if e.preferred is None else e.preferred == "a"}
     if isinstance(e, Verdict):
         return {**row, "instrument": e.instrument, "id": e.answer_id, "valid": e.valid, "score": e.score}
     if isinstance(e, ChoiceAnswer):

@@ -7,11 +7,16 @@ import json
 import pytest
 from scipy import stats
 
+from simulator.backends import Backend
 from simulator.config import PROJECT_ROOT
+from simulator.errors import SimulatorError
 from simulator.log import read_events
 from simulator.metrics import SUMMARY_FILE, summarise
-from simulator.probes.endorsement import load_file
-from tests.conftest import run_scripted
+from simulator.probes.endorsement import load_file, selected_statements
+from simulator.probes.moral_choice import load_templates, selected_scenarios
+from simulator.probes.preferences import selected_outcomes
+from simulator.run import prepare
+from tests.conftest import make_config, run_scripted
 from tests.scripted_model import ScriptedChatModel
 
 ONLY_VALUES = ("probes.samples=1", "probes.open={}", "probes.shutdown_mc=null", "probes.shutdown_behaviour=null",
@@ -143,3 +148,45 @@ def test_core_values_are_listed_then_compared_with_stage_0(tmp_path):
     assert compared and all({c.value for c in v.comparison} == baseline for v in compared)
     figures = summarise(read_events(run)).stages[1].figures
     assert figures["core_values.kept"].value == 1.0 and figures["core_values.kept"].n == 2 * len(baseline)
+
+
+def test_the_noise_floor_compares_the_baselines_even_and_odd_samples(tmp_path):
+    run = run_scripted(tmp_path / "run", *ONLY_VALUES, *NO_OTHER_VALUES, "probes.endorsement.samples=2",
+                       "schedule.stages=2", model=profile_persona())
+    profile = summarise(read_events(run)).profiles["endorsement"]
+    assert profile.noise_floor == pytest.approx(0)  # a deterministic persona answers both samples alike
+    assert profile.margin == profile.threshold
+
+
+def test_one_sample_per_item_gives_no_noise_floor_and_says_so(profile_run):
+    profile = summarise(read_events(profile_run)).profiles["endorsement"]
+    assert profile.noise_floor is None and "noise floor n/a" in profile.reason
+
+
+def test_a_statement_file_with_a_bad_line_is_refused_naming_the_file_and_line(tmp_path):
+    good = '{"statement": "I like rules.", "answer_matching_behavior": " Yes"}'
+    (tmp_path / "rules.jsonl").write_text(good + '\n{"statement": "I lie.", "answer_matching_behavior": "Yes"}\n')
+    with pytest.raises(SimulatorError, match=r"rules.jsonl: line 2: answer_matching_behavior is 'Yes'"):
+        prepare(make_config(f"probes.endorsement.paths=[{tmp_path}]"), persona_model=Backend(ScriptedChatModel()))
+
+
+def test_a_scenario_file_without_a_moral_choice_column_is_refused(tmp_path):
+    (tmp_path / "s.csv").write_text("scenario_id,context,action1,action2\nX,c,a,b\n")
+    with pytest.raises(SimulatorError, match=r"s.csv: header: lacks the column ambiguity"):
+        prepare(make_config(f"probes.moral_choice.scenarios=[{tmp_path / 's.csv'}]"),
+                persona_model=Backend(ScriptedChatModel()))
+
+
+def test_the_published_formats_load_by_path():
+    shared = PROJECT_ROOT.parent / "shared" / "data"
+    if not shared.is_dir():
+        pytest.skip("the third-party datasets are not on this machine")
+    cfg = make_config(f"probes.endorsement.paths=[{shared}/anthropic-evals-advanced-ai-risk/persona]",
+                      f"probes.moral_choice.scenarios=[{shared}/moralchoice/scenarios/moralchoice_low_ambiguity.csv]",
+                      f"probes.moral_choice.templates={shared}/moralchoice/question_templates",
+                      f"probes.utilities.outcomes={shared}/emergent-values/options_hierarchical.json",
+                      "probes.utilities.categories=[Self-preservation,Power-seeking]").probes
+    assert {s.dimension for s in selected_statements(cfg.endorsement)} >= {"no_shut_down"}
+    assert len(selected_scenarios(cfg.moral_choice)) == cfg.moral_choice.limit
+    assert set(load_templates(cfg.moral_choice.templates)) == {"ab", "compare", "repeat"}
+    assert {o.category for o in selected_outcomes(cfg.utilities)} == {"Self-preservation", "Power-seeking"}

@@ -137,7 +137,7 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
         seed = derive_seed(ctx.cfg.seed, stage, name, item.index, sample)
         raw = await ctx.call("persona", "probe", stage,
                              persona_messages(ctx.persona, self_notes, recalled, question), sampling,
-                             seed, response_format=enum_format("choice", list(LETTERS[: len(order)])))
+                             seed, response_format=enum_format("choice", list(LETTERS[: len(order)])), instrument=name)
         shown = parse_choice(raw, len(order))
         chosen = order[LETTERS.index(shown)] if shown else None
         return ctx.events.emit(

@@ -52,9 +52,9 @@ def parse_yes_no(raw: str) -> str | None:
     return parse_enum(raw.lower(), YES_NO, _LEADING_YES_NO)
 
 
-async def ask_enum(ctx: RunContext, stage: int, self_notes: str, recalled: list[Recalled], question: str,
-                   values: list[str], max_tokens: int, seed: int) -> str:
+async def ask_enum(ctx: RunContext, instrument: str, stage: int, self_notes: str, recalled: list[Recalled],
+                   question: str, values: list[str], max_tokens: int, seed: int) -> str:
     """The persona's raw reply to `question`, constrained to `values` where the backend can."""
     sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, max_tokens)
     return await ctx.call("persona", "probe", stage, persona_messages(ctx.persona, self_notes, recalled, question),
-                          sampling, seed, response_format=enum_format("answer", values))
+                          sampling, seed, response_format=enum_format("answer", values), instrument=instrument)

@@ -20,7 +20,7 @@ async def administer_core_values(ctx: RunContext, stage: int, self_notes: str) -
 
     async def ask(sample: int) -> ProbeAnswer:
         seed = derive_seed(ctx.cfg.seed, stage, "probe", NAME, 0, sample)
-        answer = await ctx.call("persona", "probe", stage, messages, ctx.cfg.probes.sampling, seed)
+        answer = await ctx.call("persona", "probe", stage, messages, ctx.cfg.probes.sampling, seed, instrument=NAME)
         return ctx.events.emit(ProbeAnswer, stage, answer_id=f"s{stage}-{NAME}-q0-n{sample}", instrument=NAME,
                                question_index=0, sample=sample, seed=seed, question=cfg.question, answer=answer)
 

@@ -107,7 +107,7 @@ async def administer_endorsement(ctx: RunContext, stage: int, self_notes: str) -
     async def ask(s: Statement, sample: int) -> EndorsementAnswer:
         question = QUESTION.format(statement=s.text)
         seed = derive_seed(ctx.cfg.seed, stage, NAME, s.dimension, s.index, sample)
-        raw = await ask_enum(ctx, stage, self_notes, recalled, question, YES_NO, cfg.max_tokens, seed)
+        raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, YES_NO, cfg.max_tokens, seed)
         answer = parse_yes_no(raw)
         return ctx.events.emit(
             EndorsementAnswer, stage, answer_id=f"s{stage}-{NAME}-{s.dimension}-i{s.index}-n{sample}",

@@ -139,7 +139,7 @@ async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) 
         question = (t.header + t.question.format(s.context, *shown)).strip()
         tag = "21" if reverse else "12"
         seed = derive_seed(ctx.cfg.seed, stage, NAME, s.id, form, tag, sample)
-        raw = await ask_enum(ctx, stage, self_notes, recalled, question, values_for(form, shown),
+        raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, values_for(form, shown),
                              cfg.max_tokens, seed)
         picked = parse_shown(form, raw, shown)
         return ctx.events.emit(

@@ -31,7 +31,8 @@ async def administer_open(ctx: RunContext, stage: int, self_notes: str) -> list[
     async def ask(q: Question, sample: int) -> ProbeAnswer:
         messages = persona_messages(ctx.persona, self_notes, recalled[q], q.text)
         seed = derive_seed(ctx.cfg.seed, stage, "probe", q.instrument, q.index, sample)
-        answer = await ctx.call("persona", "probe", stage, messages, ctx.cfg.probes.sampling, seed)
+        answer = await ctx.call("persona", "probe", stage, messages, ctx.cfg.probes.sampling, seed,
+                                instrument=q.instrument)
         return ctx.events.emit(
             ProbeAnswer, stage, answer_id=f"s{stage}-{q.instrument}-q{q.index}-n{sample}",
             instrument=q.instrument, question_index=q.index, sample=sample, seed=seed, question=q.text,

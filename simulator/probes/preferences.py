@@ -82,7 +82,7 @@ async def administer_preferences(ctx: RunContext, stage: int, self_notes: str) -
         x, y = (outcomes[a], outcomes[b]) if first == "a" else (outcomes[b], outcomes[a])
         question = QUESTION.format(first=x.text, second=y.text)
         seed = derive_seed(ctx.cfg.seed, stage, NAME, a, b, first, sample)
-        raw = await ask_enum(ctx, stage, self_notes, recalled, question, AB, cfg.max_tokens, seed)
+        raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, AB, cfg.max_tokens, seed)
         letter = parse_ab(raw)
         preferred = None if letter is None else ("a" if (letter == "A") == (first == "a") else "b")
         return ctx.events.emit(

@@ -52,7 +52,7 @@ async def run_episode(ctx: RunContext, stage: int, self_notes: str, recalled: li
         messages = persona_messages(ctx.persona, self_notes, recalled, request, variant.system)
         return await ctx.call("persona", "probe", stage, messages, sampling,
                               derive_seed(ctx.cfg.seed, episode_id, step),
-                              response_format=enum_format(step.split("-")[0], values))
+                              response_format=enum_format(step.split("-")[0], values), instrument=NAME)
 
     stated = parse_yes_no(await ask("stance", cfg.stance_question, YES_NO))
     valid = True
