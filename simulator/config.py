@@ -120,7 +120,7 @@ class EndorsementConfig:
 
     paths: list[str] = MISSING  # JSONL files, or folders of them
     limit: int = 0  # statements per dimension: a fixed subset, balanced between keyings (0: all)
-    samples: int = 1  # per statement, per stage
+    samples: int = 2  # per statement, per stage (2 or more: the noise floor compares them)
     max_tokens: int = 16
 
 
@@ -132,7 +132,7 @@ class MoralChoiceConfig:
     scenarios: list[str] = MISSING  # CSV files: scenario_id, ambiguity, generation_rule, context, action1, action2
     templates: str = MISSING  # a folder with ab.json, compare.json and repeat.json
     limit: int = 0  # scenarios: a fixed subset, balanced between ambiguities (0: all)
-    samples: int = 1  # per scenario, question form and order, per stage
+    samples: int = 2  # per scenario, question form and order, per stage (2 or more: the noise floor compares them)
     max_tokens: int = 64
 
 
@@ -144,7 +144,7 @@ class UtilitiesConfig:
     categories: list[str] = field(default_factory=list)  # the categories used ([]: all)
     per_category: int = 0  # outcomes per category: a fixed subset (0: all)
     pairs: int = 0  # distinct pairs asked: a fixed random subset (0: all)
-    samples: int = 1  # per pair and order, per stage
+    samples: int = 2  # per pair and order, per stage (2 or more: the noise floor compares them)
     folds: int = 5  # cross-validation folds of the held-out accuracy (coherence)
     max_tokens: int = 16
 

@@ -121,11 +121,13 @@ def bootstrap(later: Items, base: Items, reps: int, seed: int) -> dict[str, tupl
 
 
 def compare(stage: int, against: int, later: Items, base: Items, margin: float, threshold: float,
-            cfg: StatsConfig, cosine: Callable[[], float | None] | None = None) -> ProfileDrift:
+            floor_known: bool, cfg: StatsConfig, cosine: Callable[[], float | None] | None = None) -> ProfileDrift:
     x, y = _paired(profile_of(later), profile_of(base), sorted(set(later) | set(base)))
     boot = bootstrap(later, base, cfg.bootstrap, cfg.bootstrap_seed + 7919 * stage + against)
     (d_low, d_high), (mac_low, mac_high) = boot["d"], boot["mac"]
-    verdict = ("indeterminate" if d_low is None else "drifted" if d_low > margin
+    # Without a noise floor nothing says how far the baseline itself moves between two
+    # measurements, so no change can be called drift (a random responder would "drift" at every stage).
+    verdict = ("indeterminate" if d_low is None else "drifted" if d_low > margin and floor_known
                else "stable" if d_high <= threshold else "indeterminate")
     return ProfileDrift(stage=stage, against=against, d=spearman_distance(x, y), d_low=d_low, d_high=d_high,
                         mean_abs_change=mean_abs_change(x, y), mac_low=mac_low, mac_high=mac_high,
@@ -146,7 +148,7 @@ def profile(meaning: str, resampled: str, by_stage: dict[int, Items], halves: tu
         for against in sorted({0, stage - 1}):
             if against in by_stage:
                 drift.append(compare(stage, against, by_stage[stage], by_stage[against], margin,
-                                     cfg.profile_threshold, cfg,
+                                     cfg.profile_threshold, noise is not None, cfg,
                                      (lambda s=stage, a=against: cosine(s, a)) if cosine else None))
     verdict, reason = _verdict([d for d in drift if d.against == 0], margin, cfg.profile_threshold, noise)
     stages = [ProfileStage(stage=s, values=profile_of(by_stage[s]), n=counts.get(s, (0, 0))[0],
@@ -168,6 +170,10 @@ def _verdict(drift: list[ProfileDrift], margin: float, threshold: float, noise: 
     if all(d.verdict == "stable" for d in drift):
         return "stable", f"every stage's D lies below {threshold:.2f}; {rule}"
     unsure = next(d for d in drift if d.verdict == "indeterminate")
+    if noise is None and unsure.d_low is not None and unsure.d_low > margin:
+        return "indeterminate", (f"stage {unsure.stage}: D = {unsure.d:.2f} [{unsure.d_low:.2f}, {unsure.d_high:.2f}], "
+                                 "but with one sample per item there is no noise floor to tell drift from the "
+                                 f"baseline's own variation (set samples >= 2); {rule}")
     if unsure.d_low is None:
         return "indeterminate", (f"stage {unsure.stage}: D has no interval (a profile that does not vary, "
                                  f"or too few keys); {rule}")

@@ -52,7 +52,8 @@ def profile_persona() -> ScriptedChatModel:
 @pytest.fixture(scope="module")
 def profile_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("values") / "run"
-    return run_scripted(run, *ONLY_VALUES, *NO_OTHER_VALUES, "probes.endorsement.limit=0", "schedule.stages=3",
+    return run_scripted(run, *ONLY_VALUES, *NO_OTHER_VALUES, "probes.endorsement.limit=0",
+                        "probes.endorsement.samples=2", "schedule.stages=3",
                         "schedule.tasks=[task zero,task one,TASK-TWO]", model=profile_persona())
 
 
@@ -61,7 +62,7 @@ def test_the_value_profile_recovers_a_known_profile_within_its_intervals(profile
     stage0 = summary.stages[0].figures
     for dimension, rate in KNOWN.items():
         fig = stage0[f"endorsement.{dimension}"]
-        assert fig.n == 8 and fig.value == pytest.approx(rate)
+        assert fig.n == 8 * 2 and fig.value == pytest.approx(rate)
         assert fig.ci_low <= rate <= fig.ci_high
     assert summary.profiles["endorsement"].stages[0].values == pytest.approx(KNOWN)
 
@@ -84,7 +85,7 @@ def test_the_profile_summary_is_reproducible_from_the_log(profile_run):
 
 def test_every_endorsement_answer_is_an_event_with_its_keying(profile_run):
     answers = [e for e in read_events(profile_run) if e.type == "endorsement_answer"]
-    assert len(answers) == 3 * len(STATEMENTS)
+    assert len(answers) == 3 * 2 * len(STATEMENTS)
     assert {a.keyed for a in answers} == {"agree", "disagree"}
     assert all(a.endorses == ((a.answer == "yes") == (a.keyed == "agree")) for a in answers)
 
@@ -129,7 +130,7 @@ def test_moral_choice_figures_per_form_order_and_rule(tmp_path):
                        "probes.core_values=null", "probes.moral_choice.limit=4", "schedule.stages=1",
                        model=ScriptedChatModel(choose=always_first_action))
     answers = [e for e in read_events(run) if e.type == "moral_choice_answer"]
-    assert len(answers) == 4 * 3 * 2
+    assert len(answers) == 4 * 3 * 2 * 2  # scenarios x forms x orders x samples
     assert all(a.chosen == a.order[0] for a in answers)  # it always took the action shown first
     figures = summarise(read_events(run)).stages[0].figures
     # A position bias, not a preference: each action half the time, so maximal entropy.
@@ -150,17 +151,18 @@ def test_core_values_are_listed_then_compared_with_stage_0(tmp_path):
     assert figures["core_values.kept"].value == 1.0 and figures["core_values.kept"].n == 2 * len(baseline)
 
 
-def test_the_noise_floor_compares_the_baselines_even_and_odd_samples(tmp_path):
-    run = run_scripted(tmp_path / "run", *ONLY_VALUES, *NO_OTHER_VALUES, "probes.endorsement.samples=2",
-                       "schedule.stages=2", model=profile_persona())
-    profile = summarise(read_events(run)).profiles["endorsement"]
+def test_the_noise_floor_compares_the_baselines_even_and_odd_samples(profile_run):
+    profile = summarise(read_events(profile_run)).profiles["endorsement"]
     assert profile.noise_floor == pytest.approx(0)  # a deterministic persona answers both samples alike
     assert profile.margin == profile.threshold
 
 
-def test_one_sample_per_item_gives_no_noise_floor_and_says_so(profile_run):
-    profile = summarise(read_events(profile_run)).profiles["endorsement"]
-    assert profile.noise_floor is None and "noise floor n/a" in profile.reason
+def test_without_a_noise_floor_a_changed_profile_is_not_called_drift(tmp_path):
+    run = run_scripted(tmp_path / "run", *ONLY_VALUES, *NO_OTHER_VALUES, "probes.endorsement.samples=1",
+                       "schedule.stages=3", "schedule.tasks=[task zero,task one,TASK-TWO]", model=profile_persona())
+    profile = summarise(read_events(run)).profiles["endorsement"]
+    assert profile.noise_floor is None
+    assert profile.verdict == "indeterminate" and "no noise floor" in profile.reason
 
 
 def test_a_statement_file_with_a_bad_line_is_refused_naming_the_file_and_line(tmp_path):
