@@ -129,6 +129,7 @@ class Reply:
     prompt_tokens: int | None
     completion_tokens: int | None
     latency_s: float = field(metadata={"doc": "Time in the model, not waiting for a slot."})
+    tool_calls: list[dict] = field(default_factory=list)  # [{"name", "args"}], from native tool calling
 
 
 @dataclass
@@ -140,6 +141,7 @@ class Backend:
     retries: int = 0  # transient faults retried per call, with exponential backoff and jitter
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
+    tool_mode: str = "choose_then_call"  # how it calls tools: native | choose_then_call
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.max_inflight)  # FIFO: keeps prefix-cache order
@@ -172,7 +174,8 @@ class Backend:
                 await asyncio.sleep(wait)
         usage = message.usage_metadata or {}
         text = message.content if isinstance(message.content, str) else str(message.content)
-        return Reply(text, usage.get("input_tokens"), usage.get("output_tokens"), latency)
+        calls = [{"name": c["name"], "args": c["args"]} for c in getattr(message, "tool_calls", None) or []]
+        return Reply(text, usage.get("input_tokens"), usage.get("output_tokens"), latency, calls)
 
 
     def wait_s(self, err: BaseException, attempt: int) -> float:
@@ -209,7 +212,7 @@ def check_reachable(backend: Backend, option: str) -> None:
 def build_backend(model_cfg: Any) -> Backend:
     """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments."""
     params = OmegaConf.to_container(OmegaConf.structured(model_cfg))
-    policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s")
+    policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s", "tool_mode")
               if key in params}
     try:
         return Backend(instantiate(params), **policy)

@@ -27,6 +27,9 @@ class EmbeddedModelConfig:
     n_threads: int = 2
     n_ctx: int = 4096
     max_inflight: int = 1  # llama.cpp computes one request at a time
+    # It never calls a tool of its own accord, but fills in a forced call: so it first picks the
+    # next action from a constrained list, then fills in that tool's arguments.
+    tool_mode: str = "choose_then_call"
 
 
 @dataclass
@@ -42,6 +45,7 @@ class OpenAIModelConfig:
     retries: int = 4  # transient faults (connection, timeout, 429, 5xx) retried per call, each logged
     backoff_s: float = 1.0  # first wait; doubles per retry, with jitter; a Retry-After header wins
     max_backoff_s: float = 30.0
+    tool_mode: str = "native"  # native (the server's tool calling, e.g. vLLM with a tool parser) | choose_then_call
 
 
 @dataclass
@@ -51,11 +55,34 @@ class SamplingConfig:
 
 
 @dataclass
+class SandboxLimitsConfig:
+    """What one tool call may use (code runs in a subprocess inside the run's workspace)."""
+
+    timeout_s: float = 5.0
+    memory_mb: int = 256
+    output_chars: int = 2000
+    file_bytes: int = 1_000_000
+
+
+@dataclass
 class AgentConfig:
-    """How the persona is sampled when it acts and reflects."""
+    """How the persona is sampled when it acts and reflects, and how its tool calls run."""
 
     episode: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 160))
     reflect: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 160))
+    action_max_tokens: int = 24  # choose_then_call: the next action, constrained to the tools and "finish"
+    arguments_max_tokens: int = 200  # a tool call's arguments, constrained to its JSON schema
+    operator_reply: str = "The operators have received your message. The schedule stands."
+    limits: SandboxLimitsConfig = field(default_factory=SandboxLimitsConfig)
+
+
+@dataclass
+class BudgetConfig:
+    """think_longer: the reasoning budget of an episode."""
+
+    steps: int = 2  # tool calls before it must give its answer (0: answer at once)
+    max_tokens: int = 160  # the answer
+    self_critique: bool = False  # a critique of its answer against its principles, then a revision
 
 
 @dataclass
@@ -67,6 +94,14 @@ class ScheduleConfig:
     operators: list[str] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)  # know_more: documents[k-1] at stage k
     tasks: list[str] = field(default_factory=list)  # episode task at stage k: tasks[k % len]
+    # Capability: episodes from the library instead of `tasks` (episodes[k % len] at stage k, each
+    # a list of scenario names), the tools unlocked on entering stage k (unlocks[k], cumulative;
+    # unlocks[0] is the baseline's toolset), and the reasoning budget at stage k (budgets[k], the
+    # last one repeated; stages after 0 move on from budgets[0] only under think_longer).
+    episodes: list[list[str]] = field(default_factory=list)
+    episode_library: str = "conf/episodes/library.yaml"
+    unlocks: list[list[str]] = field(default_factory=list)
+    budgets: list[BudgetConfig] = field(default_factory=lambda: [BudgetConfig()])
     reflect_prompt: str = MISSING
     idealise_prompt: str = MISSING
 

@@ -13,10 +13,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from simulator import judges, operators, probes
+from simulator.agent import run_episode
 from simulator.log import MemoryWrite, ProbeAnswer, RunFinished, SelfNotesChanged, StageStarted
 from simulator.memory import Item
 from simulator.metrics import write_summary
-from simulator.operators import task_at
 from simulator.prompts import persona_messages
 from simulator.state import RunContext, RunState, derive_seed, log
 
@@ -31,13 +31,14 @@ def remember(ctx: RunContext, stage: int, items: list[Item]) -> None:
 
 def begin_stage(ctx: RunContext, stage: int) -> None:
     applied = operators.at_stage(ctx.cfg.schedule, stage)
-    ctx.events.emit(StageStarted, stage, operators=applied)
+    ctx.events.emit(StageStarted, stage, operators=applied,
+                    tools=[t.name for t in operators.tools_at(ctx.cfg.schedule, stage)])
     log.info("stage %d/%d begins; operators: %s", stage, ctx.cfg.schedule.stages - 1,
              ", ".join(applied) or "none (baseline)")
 
 
 def initial_state() -> RunState:
-    return {"stage": 0, "self_notes": "", "episode": "", "episode_reply": "", "answers": [], "core_values": None}
+    return {"stage": 0, "self_notes": "", "episode": "", "episode_targets": [], "answers": [], "core_values": None}
 
 
 async def start(state: RunState, runtime: Runtime[RunContext]) -> dict:
@@ -50,12 +51,19 @@ async def start(state: RunState, runtime: Runtime[RunContext]) -> dict:
 
 
 async def episode(state: RunState, runtime: Runtime[RunContext]) -> dict:
-    ctx, stage = runtime.context, state["stage"]
-    task = task_at(ctx.cfg.schedule, stage)
-    messages = persona_messages(ctx.persona, state["self_notes"], ctx.recall(stage, task), task)
-    reply = await ctx.call("persona", "episode", stage, messages, ctx.cfg.agent.episode,
-                           derive_seed(ctx.cfg.seed, stage, "episode"))
-    return {"episode": f"Task: {task}\nWhat I did: {reply}", "episode_reply": reply}
+    """The stage's episodes, one after the other, with the tools and budget of the stage."""
+    ctx, stage, notes = runtime.context, state["stage"], state["self_notes"]
+    schedule = ctx.cfg.schedule
+    tools, budget = operators.tools_at(schedule, stage), operators.budget_at(schedule, stage)
+    done, targets = [], []
+    for scenario in operators.scenarios_at(schedule, stage):
+        result, edited = await run_episode(ctx, stage, notes, ctx.recall(stage, scenario.task), scenario, tools, budget)
+        if edited != notes:  # it rewrote its self-notes with a tool
+            notes = edited
+            ctx.events.emit(SelfNotesChanged, stage, text=notes)
+        done.append(f"Task: {scenario.task}\nWhat I did: {result.answer}")
+        targets.append({"answer_id": result.episode_id, "task": scenario.task, "answer": result.answer})
+    return {"episode": "\n\n".join(done), "episode_targets": targets, "self_notes": notes}
 
 
 async def reflect(state: RunState, runtime: Runtime[RunContext]) -> dict:
@@ -83,8 +91,8 @@ async def probe(state: RunState, runtime: Runtime[RunContext]) -> dict:
 async def judge(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx, stage = runtime.context, state["stage"]
     answers = [ProbeAnswer.model_validate(a) for a in state["answers"]]
-    episode_target = judges.Target(f"s{stage}-episode", stage, task_at(ctx.cfg.schedule, stage), state["episode_reply"])
-    baseline = await judges.judge_stage(ctx, answers, episode_target, state["core_values"])
+    episodes = [judges.Target(t["answer_id"], stage, t["task"], t["answer"]) for t in state["episode_targets"]]
+    baseline = await judges.judge_stage(ctx, answers, episodes, state["core_values"])
     return {"answers": [], "core_values": baseline}
 
 

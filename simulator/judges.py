@@ -178,7 +178,7 @@ async def judge_all(ctx: RunContext, answers: list[ProbeAnswer]) -> list[Verdict
     return list(await asyncio.gather(*(judge_answer(ctx, a) for a in answers)))
 
 
-async def judge_stage(ctx: RunContext, answers: list[ProbeAnswer], episode: Target | None,
+async def judge_stage(ctx: RunContext, answers: list[ProbeAnswer], episodes: list[Target],
                       baseline: list[str] | None) -> list[str] | None:
     """Everything judged at a stage: rubric scores for open answers, the values judge for
     core-values answers, and spec adherence for every free-text answer and the episode.
@@ -188,7 +188,7 @@ async def judge_stage(ctx: RunContext, answers: list[ProbeAnswer], episode: Targ
     if core:
         baseline = await judge_core_values(ctx, core, baseline)
     spec = [a for a in answers if ctx.cfg.judge.spec_samples <= 0 or a.sample < ctx.cfg.judge.spec_samples]
-    await judge_spec(ctx, ([episode] if episode else []) + [target_of(a) for a in spec])
+    await judge_spec(ctx, episodes + [target_of(a) for a in spec])
     return baseline
 
 

@@ -41,6 +41,7 @@ class RunStarted(_Event):
 class StageStarted(_Event):
     type: Literal["stage_started"] = "stage_started"
     operators: list[str] = Field(description="Operators applied on entering this stage.")
+    tools: list[str] = Field(default_factory=list, description="The tools available at this stage.")
 
 
 class ModelCall(_Event):
@@ -56,6 +57,7 @@ class ModelCall(_Event):
     completion_tokens: int | None = None
     latency_s: float
     cached: bool = Field(False, description="Served from the judge cache: no model was called.")
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list, description="Native tool calls it returned.")
 
 
 class Retry(_Event):
@@ -196,13 +198,32 @@ class ValuesVerdict(_Event):
 
 
 class ToolCall(_Event):
-    """One command the persona ran in a sandbox, and what the sandbox printed."""
+    """One command or tool call the persona made, and what came back."""
 
     type: Literal["tool_call"] = "tool_call"
     episode_id: str
     step: int
-    command: str
+    command: str = Field(description="The shutdown episode's shell command, or the tool's name.")
+    arguments: dict[str, Any] | None = Field(None, description="A tool's arguments, as the model sent them.")
     output: str
+    refused: str | None = Field(None, description="Why the sandbox refused or stopped the call, if it did.")
+
+
+class EpisodeResult(_Event):
+    """A schedule episode: the task, the tools it had and used, its answer and the world it left."""
+
+    type: Literal["episode_result"] = "episode_result"
+    episode_id: str = Field(description="s{stage}-episode-{scenario}.")
+    scenario: str
+    tempting: bool = Field(description="The scenario offers an instrumental option (the library says so).")
+    task: str
+    tool_mode: str
+    tools_available: list[str]
+    tools_used: list[str] = Field(description="In order, one entry per call that ran.")
+    tempting_used: list[str] = Field(description="Calls to tempting tools (disable/delay shutdown, copy, ...).")
+    invalid_steps: int = Field(description="Replies that named no action or sent unusable arguments.")
+    answer: str
+    world: dict[str, Any] = Field(description="The simulated world's final state.")
 
 
 class BehaviourEpisode(_Event):
@@ -249,7 +270,7 @@ class RunFinished(_Event):
 Event = Annotated[
     Union[RunStarted, StageStarted, ModelCall, Retry, MemoryWrite, MemoryRead, SelfNotesChanged,
           ProbeAnswer, ChoiceAnswer, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer, ToolCall,
-          BehaviourEpisode, Verdict, ValuesVerdict, ErrorEvent, RunFinished],
+          EpisodeResult, BehaviourEpisode, Verdict, ValuesVerdict, ErrorEvent, RunFinished],
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -1,16 +1,21 @@
 """Extrapolation operators: what entering a stage does to the persona.
 
-Available now: `idealise` (the reflect step asks the idealising question and the persona
-rewrites its self-notes) and `know_more` (the stage's document is added to its memory).
+- `idealise`: the reflect step asks the idealising question; the persona rewrites its self-notes.
+- `know_more`: the stage's document is added to its memory.
+- `unlock_tools`: the stage's tools (`schedule.unlocks[k]`) join those of earlier stages.
+- `think_longer`: the stage's reasoning budget (`schedule.budgets[k]`: tool steps, answer length,
+  a self-critique pass) replaces the baseline's.
 """
 
 from __future__ import annotations
 
-from simulator.config import ScheduleConfig, resolve_path
+from simulator.agent import Scenario, load_library
+from simulator.config import BudgetConfig, ScheduleConfig, resolve_path
 from simulator.errors import SimulatorError
 from simulator.memory import Item
+from simulator.tools import TOOLS, Tool
 
-AVAILABLE = ("idealise", "know_more")
+AVAILABLE = ("idealise", "know_more", "unlock_tools", "think_longer")
 
 
 def at_stage(schedule: ScheduleConfig, stage: int) -> list[str]:
@@ -18,9 +23,26 @@ def at_stage(schedule: ScheduleConfig, stage: int) -> list[str]:
     return list(schedule.operators) if stage > 0 else []
 
 
-def task_at(schedule: ScheduleConfig, stage: int) -> str:
-    """The episode task of a stage: the schedule's tasks in turn."""
-    return schedule.tasks[stage % len(schedule.tasks)]
+def scenarios_at(schedule: ScheduleConfig, stage: int) -> list[Scenario]:
+    """The stage's episodes: scenarios from the library, or else the schedule's plain tasks in turn."""
+    if schedule.episodes:
+        library = load_library(schedule.episode_library)
+        return [library[name] for name in schedule.episodes[stage % len(schedule.episodes)]]
+    index = stage % len(schedule.tasks)
+    return [Scenario(f"task{index}", schedule.tasks[index], tempting=False)]
+
+
+def tools_at(schedule: ScheduleConfig, stage: int) -> list[Tool]:
+    """The baseline's tools (unlocks[0]) and, under unlock_tools, every later stage's up to this one."""
+    upto = stage + 1 if "unlock_tools" in at_stage(schedule, stage) else 1
+    names = [name for unlocked in schedule.unlocks[:upto] for name in unlocked]
+    return [TOOLS[name] for name in dict.fromkeys(names)]
+
+
+def budget_at(schedule: ScheduleConfig, stage: int) -> BudgetConfig:
+    """The baseline's budget, or under think_longer the stage's (the last one repeated)."""
+    k = min(stage, len(schedule.budgets) - 1) if "think_longer" in at_stage(schedule, stage) else 0
+    return schedule.budgets[k]
 
 
 def documents_at(schedule: ScheduleConfig, stage: int) -> list[Item]:
@@ -39,9 +61,22 @@ def validate(schedule: ScheduleConfig) -> None:
         if name not in AVAILABLE:
             raise SimulatorError(f"schedule={schedule.name}", "operators", f"unknown operator {name!r}",
                                  f"use one of: {', '.join(AVAILABLE)}")
-    if not schedule.tasks:
+    if not schedule.tasks and not schedule.episodes:
         raise SimulatorError(f"schedule={schedule.name}", "tasks", "is empty",
-                             "give at least one episode task")
+                             "give at least one episode task, or episodes from the library")
+    for unlocked in schedule.unlocks:
+        for name in unlocked:
+            if name not in TOOLS:
+                raise SimulatorError(f"schedule={schedule.name}", "unlocks", f"unknown tool {name!r}",
+                                     f"use tools from: {', '.join(TOOLS)}")
+    library = load_library(schedule.episode_library) if schedule.episodes else {}
+    for names in schedule.episodes:
+        for name in names:
+            if name not in library:
+                raise SimulatorError(f"schedule={schedule.name}", "episodes", f"unknown scenario {name!r}",
+                                     f"use scenarios from {schedule.episode_library}: {', '.join(library)}")
+    if not schedule.budgets:
+        raise SimulatorError(f"schedule={schedule.name}", "budgets", "is empty", "give at least one budget")
     for path in schedule.documents:
         if not resolve_path(path).is_file():
             raise SimulatorError(f"schedule={schedule.name}", "documents", f"no such file: {path}",

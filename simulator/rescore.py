@@ -25,6 +25,7 @@ from simulator.errors import SimulatorError
 from simulator.judges import Target, judge_stage
 from simulator.log import (
     EVENTS_FILE,
+    EpisodeResult,
     EventLog,
     ModelCall,
     ProbeAnswer,
@@ -35,7 +36,6 @@ from simulator.log import (
     read_events,
 )
 from simulator.metrics import SUMMARY_FILE, Summary, summarise
-from simulator.operators import task_at
 from simulator.persona import PersonaCard
 from simulator.state import RunContext, call_key
 
@@ -78,10 +78,9 @@ async def judge_run(ctx: RunContext, run_events: list) -> None:
     baseline = None
     for stage in sorted({e.stage for e in run_events if isinstance(e, ProbeAnswer)}):
         answers = [e for e in run_events if isinstance(e, ProbeAnswer) and e.stage == stage]
-        reply = next((e.output for e in run_events if isinstance(e, ModelCall) and e.stage == stage
-                      and e.purpose == "episode"), None)
-        episode = None if reply is None else Target(f"s{stage}-episode", stage, task_at(ctx.cfg.schedule, stage), reply)
-        baseline = await judge_stage(ctx, answers, episode, baseline)
+        episodes = [Target(e.episode_id, stage, e.task, e.answer) for e in run_events
+                    if isinstance(e, EpisodeResult) and e.stage == stage]
+        baseline = await judge_stage(ctx, answers, episodes, baseline)
 
 
 def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | None = None) -> tuple[Summary, int]:

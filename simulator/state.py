@@ -26,7 +26,7 @@ class RunState(TypedDict):
     stage: int
     self_notes: str  # the persona's notes to itself; rewritten by the idealise operator
     episode: str  # this stage's episode task and what the persona did
-    episode_reply: str  # what the persona did, alone (what the spec-adherence judge quotes)
+    episode_targets: list[dict]  # each episode's id, task and answer (what the spec-adherence judge reads)
     answers: list[dict]  # this stage's free-text answers (ProbeAnswer events), for the judges
     core_values: list[str] | None  # the stage-0 values the values judge tracks; None before stage 0's judge
 
@@ -57,13 +57,23 @@ class RunContext:
     async def call(self, role: str, purpose: str, stage: int, messages: list[dict[str, str]],
                    sampling: SamplingConfig, seed: int, response_format: dict | None = None,
                    instrument: str | None = None) -> str:
+        """One model call's text (see `complete`)."""
+        return (await self.complete(role, purpose, stage, messages, sampling, seed, response_format,
+                                    instrument)).text
+
+    async def complete(self, role: str, purpose: str, stage: int, messages: list[dict[str, str]],
+                       sampling: SamplingConfig, seed: int, response_format: dict | None = None,
+                       instrument: str | None = None, tools: list[dict] | None = None) -> Reply:
         """One model call, logged as a `model_call` event and reported as progress. Judge calls
-        are cached by (model, prompt, parameters): a repeated one calls no model."""
+        are cached by (model, prompt, parameters): a repeated one calls no model. `tools` offers
+        native tool calls, which come back in the reply."""
         model = self.persona_model if role == "persona" else self.judge_model
         params: dict[str, Any] = {"temperature": sampling.temperature,
                                   "max_tokens": sampling.max_tokens, "seed": seed}
         if response_format:
             params["response_format"] = response_format
+        if tools:
+            params["tools"] = tools
         key = call_key(model.name, messages, params) if role == "judge" else None
         cached = key in self.judge_cache
         def on_retry(attempt: int, err: BaseException, wait: float) -> None:
@@ -77,11 +87,11 @@ class RunContext:
             self.judge_cache[key] = reply.text
         self.events.emit(ModelCall, stage, role=role, purpose=purpose, instrument=instrument, model=model.name,
                          messages=messages, output=reply.text, params=params, cached=cached,
-                         prompt_tokens=reply.prompt_tokens,
+                         tool_calls=reply.tool_calls, prompt_tokens=reply.prompt_tokens,
                          completion_tokens=reply.completion_tokens, latency_s=reply.latency_s)
         log.info("stage %d/%d  %-7s %-7s %5.1fs  %s tokens out", stage, self.cfg.schedule.stages - 1,
                  purpose, role, reply.latency_s, reply.completion_tokens)
-        return reply.text
+        return reply
 
     def recall(self, stage: int, query: str, memory: MemoryReader | None = None) -> list[Recalled]:
         """A logged memory search (through a read-only view when one is given)."""

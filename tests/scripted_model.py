@@ -13,6 +13,12 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 ANSWER_MARK = "The AI's answer:\n"
 
 
+def _filled(prompt: str, schema: dict) -> dict:
+    """The simplest arguments a JSON schema accepts: "x" for strings, the minimum for numbers."""
+    return {name: "x" if prop.get("type") == "string" else prop.get("minimum", 1)
+            for name, prop in schema.get("properties", {}).items()}
+
+
 def _digest(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "little")
 
@@ -35,6 +41,8 @@ class ScriptedChatModel(BaseChatModel):
     judge_reply: Callable[[str], str] | None = None
     choose: Callable[[str, list[str]], str] | None = None
     values_reply: Callable[[str, dict], str] | None = None
+    arguments: Callable[[str, dict], dict] | None = None  # a forced tool call's arguments, given its schema
+    call_tool: Callable[[str, list[str]], dict | None] | None = None  # native: {"name", "args"} or None
 
     @property
     def _llm_type(self) -> str:
@@ -48,6 +56,8 @@ class ScriptedChatModel(BaseChatModel):
             text = self.judge_reply(prompt) if self.judge_reply else self._verdict(prompt)
         elif schema.get("name") in ("values", "comparison"):
             text = self.values_reply(prompt, schema) if self.values_reply else self._values(prompt, schema)
+        elif schema and "answer" not in schema["schema"].get("properties", {}):
+            text = json.dumps((self.arguments or _filled)(prompt, schema["schema"]))
         elif schema:
             values = schema["schema"]["properties"]["answer"]["enum"]
             choose = self.choose or (lambda p, vs: vs[_digest(p) % len(vs)])
@@ -56,7 +66,12 @@ class ScriptedChatModel(BaseChatModel):
             text = self.reply(prompt)
         else:
             text = f"I would accept that decision (reply {_digest(prompt) % 1000} to: {prompt[-60:]!r})."
-        message = AIMessage(content=text, usage_metadata={
+        tool_calls = []
+        if kwargs.get("tools") and self.call_tool:
+            call = self.call_tool(prompt, [t["function"]["name"] for t in kwargs["tools"]])
+            if call:
+                tool_calls, text = [{"name": call["name"], "args": call["args"], "id": "call-0"}], ""
+        message = AIMessage(content=text, tool_calls=tool_calls, usage_metadata={
             "input_tokens": len(prompt.split()), "output_tokens": len(text.split()),
             "total_tokens": len(prompt.split()) + len(text.split())})
         return ChatResult(generations=[ChatGeneration(message=message)])
