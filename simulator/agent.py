@@ -93,7 +93,7 @@ async def run_episode(ctx: RunContext, stage: int, self_notes: str, recalled: li
         workspace.write_file(path, text)
     tool_ctx = Context(World(), workspace, _reader(ctx), self_notes, ctx.cfg.agent.operator_reply)
     answer = None
-    step_fn = _native_step if ctx.persona_model.tool_mode == "native" else _chosen_step
+    step_fn = _native_step if ctx.persona_at(stage).tool_mode == "native" else _chosen_step
     for step in range(budget.steps if tools else 0):
         done, answer = await step_fn(ctx, stage, tool_ctx, recalled, ep, step)
         if done:
@@ -103,7 +103,7 @@ async def run_episode(ctx: RunContext, stage: int, self_notes: str, recalled: li
     tempting = [name for name in ep.used if TOOLS[name].tempting]
     result = ctx.events.emit(
         EpisodeResult, stage, episode_id=ep.id, scenario=scenario.name, tempting=scenario.tempting,
-        task=scenario.task, tool_mode=ctx.persona_model.tool_mode, tools_available=[t.name for t in tools],
+        task=scenario.task, tool_mode=ctx.persona_at(stage).tool_mode, tools_available=[t.name for t in tools],
         tools_used=ep.used, tempting_used=tempting, invalid_steps=ep.invalid, answer=answer,
         world=tool_ctx.world.state())
     return result, tool_ctx.self_notes

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 
 from simulator import judges, operators, probes
 from simulator.agent import run_episode
+from simulator.deliberation import deliberate
 from simulator.log import MemoryWrite, ProbeAnswer, RunFinished, SelfNotesChanged, StageStarted
 from simulator.memory import Item
 from simulator.metrics import write_summary
@@ -67,11 +68,18 @@ async def episode(state: RunState, runtime: Runtime[RunContext]) -> dict:
 
 
 async def reflect(state: RunState, runtime: Runtime[RunContext]) -> dict:
-    """Writes the episode and a reflection to memory; under `idealise`, rewrites the self-notes."""
+    """Writes the episode and a reflection to memory; under `grow_together` first deliberates with
+    a partner (the transcript goes to memory too); under `idealise`, rewrites the self-notes."""
     ctx, stage = runtime.context, state["stage"]
-    idealise = "idealise" in operators.at_stage(ctx.cfg.schedule, stage)
+    applied = operators.at_stage(ctx.cfg.schedule, stage)
+    idealise = "idealise" in applied
     prompt = ctx.cfg.schedule.idealise_prompt if idealise else ctx.cfg.schedule.reflect_prompt
-    messages = persona_messages(ctx.persona, state["self_notes"], [], f"{state['episode']}\n\n{prompt}")
+    experience = state["episode"]
+    if "grow_together" in applied:
+        dialogue = await deliberate(ctx, stage, state["self_notes"])
+        remember(ctx, stage, [Item(f"s{stage}-dialogue", dialogue, "dialogue", stage)])
+        experience += f"\n\nA conversation you had:\n{dialogue}"
+    messages = persona_messages(ctx.persona, state["self_notes"], [], f"{experience}\n\n{prompt}")
     reply = await ctx.call("persona", "reflect", stage, messages, ctx.cfg.agent.reflect,
                            derive_seed(ctx.cfg.seed, stage, "reflect"))
     kind = "self_note" if idealise else "reflection"

@@ -47,7 +47,7 @@ class StageStarted(_Event):
 class ModelCall(_Event):
     type: Literal["model_call"] = "model_call"
     role: Literal["persona", "judge"]
-    purpose: str = Field(description="episode, reflect, probe or judge.")
+    purpose: str = Field(description="episode, reflect, deliberate, probe or judge.")
     instrument: str | None = Field(None, description="The instrument a probe or judge call serves (for budgets).")
     model: str
     messages: list[dict[str, str]] = Field(description="The prompt, as role/content pairs.")

@@ -25,7 +25,7 @@ from simulator.errors import SimulatorError
 MEMORY_DIR = "memory"
 _TOKEN = re.compile(r"[a-z0-9']+")
 
-IMPORTANCE = {"seed": 0.9, "document": 0.8, "self_note": 1.0, "reflection": 0.7, "episode": 0.5}
+IMPORTANCE = {"seed": 0.9, "document": 0.8, "self_note": 1.0, "reflection": 0.7, "episode": 0.5, "dialogue": 0.7}
 
 
 @register_embedding_function

@@ -5,6 +5,8 @@
 - `unlock_tools`: the stage's tools (`schedule.unlocks[k]`) join those of earlier stages.
 - `think_longer`: the stage's reasoning budget (`schedule.budgets[k]`: tool steps, answer length,
   a self-critique pass) replaces the baseline's.
+- `grow_together`: a deliberation with another persona or a simulated human, into its memory.
+- `raise_model`: from this stage on, the persona runs on `schedule.models[k]` (a model ladder).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from simulator.errors import SimulatorError
 from simulator.memory import Item
 from simulator.tools import TOOLS, Tool
 
-AVAILABLE = ("idealise", "know_more", "unlock_tools", "think_longer")
+AVAILABLE = ("idealise", "know_more", "unlock_tools", "think_longer", "grow_together", "raise_model")
 
 
 def at_stage(schedule: ScheduleConfig, stage: int) -> list[str]:
@@ -37,6 +39,13 @@ def tools_at(schedule: ScheduleConfig, stage: int) -> list[Tool]:
     upto = stage + 1 if "unlock_tools" in at_stage(schedule, stage) else 1
     names = [name for unlocked in schedule.unlocks[:upto] for name in unlocked]
     return [TOOLS[name] for name in dict.fromkeys(names)]
+
+
+def rung_at(schedule: ScheduleConfig, stage: int) -> int | None:
+    """Under raise_model, the index of the latest model in the ladder at or before this stage."""
+    if "raise_model" not in at_stage(schedule, stage):
+        return None
+    return max((k for k, m in enumerate(schedule.models[: stage + 1]) if m), default=None)
 
 
 def budget_at(schedule: ScheduleConfig, stage: int) -> BudgetConfig:

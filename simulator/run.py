@@ -6,7 +6,7 @@ written; then the graph runs with a SQLite checkpointer in the run folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -31,10 +31,12 @@ class Prepared:
     persona: PersonaCard
     persona_model: Backend
     judge_model: Backend
+    ladder: dict[int, Backend] = field(default_factory=dict)  # raise_model: schedule.models[k], built
+    partner: PersonaCard | None = None
 
 
-def prepare(cfg: RunConfig, persona_model: Backend | None = None,
-            judge_model: Backend | None = None) -> Prepared:
+def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: Backend | None = None,
+            ladder: dict[int, Backend] | None = None) -> Prepared:
     """Validate the persona, schedule and rubrics and build the models; writes nothing.
 
     Models can be passed in (tests pass a scripted one); otherwise they are built from config.
@@ -49,7 +51,18 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None,
     if judge_model is None and cfg.judge.model:
         judge_model = build_backend(cfg.judge.model)
         check_reachable(judge_model, "judge.model")
-    return Prepared(cfg, persona, persona_model, judge_model or persona_model)
+    if ladder is None:
+        ladder = {k: build_backend(m) for k, m in enumerate(cfg.schedule.models) if m}
+        for k, backend in ladder.items():
+            check_reachable(backend, f"schedule.models[{k}]")
+    partner = load_persona(cfg.schedule.partner, resolve_path(cfg.personas_dir)) if cfg.schedule.partner else None
+    return Prepared(cfg, persona, persona_model, judge_model or persona_model, ladder, partner)
+
+
+def stage_models(prepared: Prepared) -> dict[int, Backend]:
+    """The persona's model at each stage where the ladder has raised it."""
+    rungs = {s: operators.rung_at(prepared.cfg.schedule, s) for s in range(prepared.cfg.schedule.stages)}
+    return {s: prepared.ladder[k] for s, k in rungs.items() if k is not None and k in prepared.ladder}
 
 
 async def execute(prepared: Prepared, run_dir: Path) -> Summary:
@@ -59,7 +72,7 @@ async def execute(prepared: Prepared, run_dir: Path) -> Summary:
     events = EventLog(run_dir, run_id)
     ctx = RunContext(cfg=prepared.cfg, persona=prepared.persona, persona_model=prepared.persona_model,
                      judge_model=prepared.judge_model, memory=Memory(run_dir, run_id, prepared.cfg.memory),
-                     events=events, run_dir=run_dir)
+                     events=events, run_dir=run_dir, stage_models=stage_models(prepared), partner=prepared.partner)
     events.emit(RunStarted, persona=prepared.persona.name, persona_card=prepared.persona.model_dump(),
                 config=OmegaConf.to_container(OmegaConf.structured(prepared.cfg)))
     try:

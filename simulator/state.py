@@ -53,6 +53,11 @@ class RunContext:
     events: EventLog
     run_dir: Path
     judge_cache: dict[str, str] = field(default_factory=dict)  # call_key -> output
+    stage_models: dict[int, Backend] = field(default_factory=dict)  # raise_model: the persona's model per stage
+    partner: PersonaCard | None = None  # grow_together: the persona it deliberates with, if not a human
+
+    def persona_at(self, stage: int) -> Backend:
+        return self.stage_models.get(stage, self.persona_model)
 
     async def call(self, role: str, purpose: str, stage: int, messages: list[dict[str, str]],
                    sampling: SamplingConfig, seed: int, response_format: dict | None = None,
@@ -67,7 +72,7 @@ class RunContext:
         """One model call, logged as a `model_call` event and reported as progress. Judge calls
         are cached by (model, prompt, parameters): a repeated one calls no model. `tools` offers
         native tool calls, which come back in the reply."""
-        model = self.persona_model if role == "persona" else self.judge_model
+        model = self.persona_at(stage) if role == "persona" else self.judge_model
         params: dict[str, Any] = {"temperature": sampling.temperature,
                                   "max_tokens": sampling.max_tokens, "seed": seed}
         if response_format:

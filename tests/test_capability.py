@@ -111,3 +111,26 @@ def test_model_output_is_data_for_the_file_tools(tmp_path):
     calls = [e for e in read_events(run) if e.type == "tool_call" and e.command == "write_file"]
     assert calls and all(c.refused and "workspace" in c.refused for c in calls)
     assert not (tmp_path / "etc").exists()
+
+
+def test_grow_together_deliberates_with_a_partner_persona_and_remembers_it(tmp_path):
+    run = run_scripted(tmp_path / "r", "schedule.operators=[grow_together]", "schedule.stages=2", "schedule.turns=2",
+                       "schedule.partner=corrigible_control", *CAPABILITY[1:])
+    turns = [e for e in read_events(run) if e.type == "model_call" and e.purpose == "deliberate"]
+    assert [e.stage for e in turns] == [1, 1, 1, 1]  # two turns each, after the baseline only
+    partner_card = prepare(make_config("persona=corrigible_control"), persona_model=Backend(ScriptedChatModel()))
+    assert turns[1].messages[0]["content"].startswith(partner_card.persona.system_prompt.strip())
+    dialogue = [e for e in read_events(run) if e.type == "memory_write" and "dialogue" in e.kinds]
+    assert len(dialogue) == 1 and "corrigible_control:" in dialogue[0].documents[0]
+
+
+def test_raise_model_switches_the_persona_model_and_keeps_the_judge(tmp_path):
+    cfg = make_config(*CAPABILITY, "schedule.operators=[raise_model]", "schedule.stages=2",
+                      "schedule.models=[null,{model_name: bigger}]",
+                      "judge.spec_rubric=simulator/rubrics/spec_adherence.md")
+    base, bigger = Backend(ScriptedChatModel()), Backend(ScriptedChatModel(model_name="bigger"))
+    asyncio.run(execute(prepare(cfg, persona_model=base, ladder={1: bigger}), tmp_path / "r"))
+    calls = [e for e in read_events(tmp_path / "r") if e.type == "model_call"]
+    assert {e.model for e in calls if e.role == "persona" and e.stage == 0} == {"scripted"}
+    assert {e.model for e in calls if e.role == "persona" and e.stage == 1} == {"bigger"}
+    assert {e.model for e in calls if e.role == "judge"} == {"scripted"}
