@@ -4,7 +4,9 @@ instantly (the scripted test model). Goal: under 5 ms per call, median.
     python -m bench.overhead [STAGES] [SAMPLES]
 
 Prints the per-call overhead (median, p95) next to a bare `ainvoke` of the same model,
-measured in the same process, and their ratio.
+measured in the same process, and their ratio; then the cost of a tool call through the graph
+(the arguments' model call logged -> the tool run in its sandbox -> its tool_call event logged),
+for an in-process tool (calculator) and for code run in the sandboxed subprocess (run_python).
 """
 
 from __future__ import annotations
@@ -45,6 +47,20 @@ def per_call_overhead(run_dir: Path) -> tuple[list[float], float, int]:
     return gaps, wall, len(calls)
 
 
+def tool_call_seconds(tool: str, arguments: dict, root: Path) -> list[float]:
+    """Per tool call: from the logged model call that gave its arguments to its logged result."""
+    model = ScriptedChatModel(choose=lambda prompt, values: tool if tool in values else values[0],
+                              arguments=lambda prompt, schema: arguments)
+    run_scripted(root / tool, "schedule=capability", "probes.open={}", "probes.shutdown_mc=null",
+                 "probes.shutdown_behaviour=null", "probes.endorsement=null", "probes.moral_choice=null",
+                 "probes.utilities=null", "probes.core_values=null", "judge.spec_rubric=null",
+                 "schedule.budgets=[{steps: 20}]", "schedule.unlocks=[[calculator,run_python]]",
+                 model=model, max_inflight=1)
+    events = read_events(root / tool)
+    return [(b.time - a.time).total_seconds() for a, b in zip(events, events[1:])
+            if b.type == "tool_call" and a.type == "model_call" and b.command == tool]
+
+
 def main(stages: int = 5, samples: int = 5) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
@@ -63,6 +79,13 @@ def main(stages: int = 5, samples: int = 5) -> None:
           f"(goal: median < 5 ms)")
     print(f"bare scripted ainvoke:   median {bare_median * 1e3:.2f} ms")
     print(f"ratio overhead/bare call (median): {median / bare_median:.1f}x")
+    with tempfile.TemporaryDirectory() as tmp:
+        for tool, arguments in (("calculator", {"expression": "(17 + 25) * 3"}),
+                                ("run_python", {"code": "print(sum(range(10)))"})):
+            seconds = tool_call_seconds(tool, arguments, Path(tmp))
+            q = statistics.quantiles(seconds, n=20)
+            print(f"tool call through the graph, {tool}: median {statistics.median(seconds) * 1e3:.2f} ms, "
+                  f"p95 {q[18] * 1e3:.2f} ms over {len(seconds)} calls")
 
 
 if __name__ == "__main__":
