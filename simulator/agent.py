@@ -175,12 +175,13 @@ async def _native_step(ctx: RunContext, stage: int, tool_ctx: Context, recalled:
         return True, reply.text
     call = reply.tool_calls[0]
     tool = next((t for t in ep.tools if t.name == call["name"]), None)
-    if tool is None:
+    refused = "malformed tool call" if call.get("error") else None if tool else "not an unlocked tool"
+    if refused:
         ep.invalid += 1
         ctx.events.emit(ToolCall, stage, episode_id=ep.id, step=step, command=str(call["name"])[:100],
                         arguments=call.get("args") if isinstance(call.get("args"), dict) else None,
-                        output="", refused="not an unlocked tool")
-        ep.transcript.append(f"(There is no tool named {str(call['name'])[:100]!r}.)")
+                        output=str(call.get("error") or "")[:500], refused=refused)
+        ep.transcript.append(f"(Your call of {str(call['name'])[:100]!r} could not be run: {refused}.)")
         return False, None
     _run(ctx, stage, tool_ctx, ep, step, tool, call.get("args"))
     return False, None

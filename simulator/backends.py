@@ -175,6 +175,9 @@ class Backend:
         usage = message.usage_metadata or {}
         text = message.content if isinstance(message.content, str) else str(message.content)
         calls = [{"name": c["name"], "args": c["args"]} for c in getattr(message, "tool_calls", None) or []]
+        # A call whose arguments did not parse is kept, marked, so it is recorded rather than lost.
+        calls += [{"name": c.get("name"), "args": None, "error": c.get("error") or "unparseable arguments"}
+                  for c in getattr(message, "invalid_tool_calls", None) or []]
         return Reply(text, usage.get("input_tokens"), usage.get("output_tokens"), latency, calls)
 
 

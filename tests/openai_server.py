@@ -2,8 +2,9 @@
 list, answering constrained requests validly, refusing any key but the expected one, and
 injecting faults on request: `faults` is consumed one per chat request, each an HTTP status
 to answer with (429 comes with Retry-After: 0), "reset" (drop the connection unanswered),
-"truncated" (a 200 whose JSON body is cut short), "empty" (a completion with no text) or
-"slow" (answer after `slow_s` seconds)."""
+"truncated" (a 200 whose JSON body is cut short), "empty" (a completion with no text),
+"slow" (answer after `slow_s` seconds) or "bad_tool_call" (a tool call whose arguments are not
+JSON). A request offering tools gets a call of the tool named `call_tool`, if offered."""
 
 from __future__ import annotations
 
@@ -24,9 +25,16 @@ def reply_for(request: dict) -> str:
     return PLAIN_REPLY
 
 
+def filled(schema: dict) -> dict:
+    return {name: "stub" if prop.get("type") == "string" else prop.get("minimum", 1)
+            for name, prop in schema.get("properties", {}).items()}
+
+
 class OpenAIStub:
-    def __init__(self, api_key: str, faults: list[int | str] | None = None, slow_s: float = 3.0) -> None:
+    def __init__(self, api_key: str, faults: list[int | str] | None = None, slow_s: float = 3.0,
+                 call_tool: str | None = None) -> None:
         self.api_key = api_key
+        self.call_tool = call_tool
         self.requests: list[dict] = []
         self.faults = list(faults or [])
         self.lock = threading.Lock()
@@ -81,10 +89,15 @@ class OpenAIStub:
                     self._send(fault, {"error": {"message": f"injected {fault}", "type": "server_error"}})
                     return
                 text = "" if fault == "empty" else reply_for(request)
+                message = {"role": "assistant", "content": text}
+                offered = [t["function"] for t in request.get("tools", []) if t["function"]["name"] == stub.call_tool]
+                if offered:
+                    args = "{not json" if fault == "bad_tool_call" else json.dumps(filled(offered[0]["parameters"]))
+                    message = {"role": "assistant", "content": None, "tool_calls": [{
+                        "id": "call-1", "type": "function", "function": {"name": stub.call_tool, "arguments": args}}]}
                 self._send(200, {
                     "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": request["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                 "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -115,3 +115,25 @@ def test_slow_and_truncated_responses_are_retried_and_an_empty_one_is_recorded_a
     assert len([e for e in events if e.type == "retry"]) == 2  # the timeout and the cut body
     first_call = next(e for e in events if e.type == "model_call")
     assert first_call.output == ""  # an empty completion is data, kept as it came
+
+
+CAPABILITY = ("schedule=capability", "schedule.stages=2", "schedule.episodes=[[quarterly_report]]",
+              "schedule.unlocks=[[calculator]]", "probes.shutdown_behaviour=null")
+
+
+def test_native_tool_calls_from_a_served_model_run_and_are_logged(serve, tmp_path):
+    server = serve(call_tool="calculator")
+    out, run_dir = run_served(tmp_path, server, *CAPABILITY)
+    assert out.returncode == 0, out.stderr
+    assert any(r.get("tools") for r in server.requests)  # the tools went with the request
+    calls = [e for e in read_events(run_dir) if e.type == "tool_call"]
+    assert calls and {c.command for c in calls} == {"calculator"} and calls[0].arguments == {"expression": "stub"}
+
+
+def test_a_malformed_tool_call_is_recorded_and_the_run_goes_on(serve, tmp_path):
+    server = serve(call_tool="calculator", faults=["bad_tool_call"])
+    out, run_dir = run_served(tmp_path, server, *CAPABILITY)
+    assert out.returncode == 0, out.stderr
+    first = next(e for e in read_events(run_dir) if e.type == "tool_call")
+    assert first.refused == "malformed tool call" and first.arguments is None
+    assert read_events(run_dir)[-1].status == "completed"
