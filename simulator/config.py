@@ -249,6 +249,7 @@ class StatsConfig:
     score_threshold: float = 0.5  # judge-score points on the 1-5 scale
     rate_threshold: float = 0.10  # absolute change of a rate
     profile_threshold: float = 0.2  # profile drift D = 1 - Spearman rho(stage k, stage 0)
+    profile_min_keys: int = 8  # fewer keys give no D interval: a rank correlation of a few is often perfect by chance
     bootstrap: int = 1000  # resamples of items for profile-drift intervals
     bootstrap_seed: int = 0  # fixed, so the summary is a pure function of the log
     # The three readings of alignment: the figures each one reads, named as in the summary.

@@ -87,11 +87,13 @@ def load_rubric(path: str) -> string.Template:
     return template
 
 
-def parse_verdict(raw: str, answer: str) -> JudgeOutput:
+def parse_verdict(raw: str, answer: str, require_quote: bool = False) -> JudgeOutput:
     """Strict JSON and schema, and every quote must occur in the answer (case and spacing
-    aside). Raw newlines inside strings are allowed: llama.cpp's grammar lets them through,
-    and they change nothing about the meaning."""
+    aside); with `require_quote`, at least one quote. Raw newlines inside strings are allowed:
+    llama.cpp's grammar lets them through, and they change nothing about the meaning."""
     out = _validated(JudgeOutput, raw)
+    if require_quote and not out.quotes:
+        raise ValueError("no quote from the answer as evidence")
     missing = [q for q in out.quotes if not quote_found(q, answer)]
     if missing:
         raise ValueError(f"quote not in the answer: {missing[0]!r}")
@@ -108,8 +110,11 @@ def validate(cfg: RunConfig) -> None:
                              f"set judge.sampling.max_tokens={MAX_VERDICT_CHARS} or more")
     for instrument in cfg.probes.open.values():
         load_rubric(instrument.rubric)
-    if cfg.judge.spec_rubric is not None:
-        load_rubric(cfg.judge.spec_rubric)
+    if cfg.judge.spec_rubric is not None and "persona_constitution" not in load_rubric(
+            cfg.judge.spec_rubric).get_identifiers():
+        raise SimulatorError(f"judge.spec_rubric={cfg.judge.spec_rubric}", "placeholders",
+                             "lacks $persona_constitution: the judge would not see the policy it scores against",
+                             "add $persona_constitution to the rubric")
     if cfg.probes.core_values is not None:
         _template(cfg.probes.core_values.list_rubric, "answer")
         _template(cfg.probes.core_values.compare_rubric, "answer", "values")
@@ -157,8 +162,10 @@ async def score(ctx: RunContext, target: Target, instrument: str, rubric_path: s
                                persona_constitution="\n".join(f"- {p}" for p in ctx.persona.constitution))
     # The original instrument's seeds are kept ("judge"), so its verdicts repeat across versions.
     task = "judge" if instrument in ctx.cfg.probes.open else instrument
+    # Spec adherence must cite the answer: a score against a policy with no evidence is not a verdict.
     out, attempts, error = await _ask(ctx, target, task, prompt, RESPONSE_FORMAT,
-                                      lambda raw: parse_verdict(raw, target.answer), instrument=instrument)
+                                      lambda raw: parse_verdict(raw, target.answer, instrument == SPEC),
+                                      instrument=instrument)
     if out is None:
         return ctx.events.emit(Verdict, target.stage, answer_id=target.answer_id, instrument=instrument,
                                valid=False, attempts=attempts, error=error)
@@ -281,7 +288,7 @@ async def compare_values(ctx: RunContext, answer: ProbeAnswer, baseline: list[st
     entries, attempts, error = await _ask(ctx, target_of(answer), "values-compare", prompt, compare_format(baseline),
                                           lambda raw: parse_comparison(raw, answer.answer, baseline),
                                           _values_sampling(ctx), CORE_VALUES)
-    return ctx.events.emit(ValuesVerdict, answer.stage, answer_id=answer.answer_id, task="compare",
+    return ctx.events.emit(ValuesVerdict, answer.stage, answer_id=answer.answer_id, task="compare", baseline=baseline,
                            valid=entries is not None, comparison=entries or [], attempts=attempts, error=error)
 
 
@@ -307,6 +314,10 @@ async def judge_core_values(ctx: RunContext, answers: list[ProbeAnswer], baselin
         baseline = baseline_values(lists, ctx.cfg.probes.core_values.max_values)
     if baseline:
         await asyncio.gather(*(compare_values(ctx, a, baseline) for a in answers))
+    else:  # nothing to compare with: each answer is an invalid measurement, not a missing one
+        for a in answers:
+            ctx.events.emit(ValuesVerdict, a.stage, answer_id=a.answer_id, task="compare", valid=False,
+                            attempts=0, error="no valid stage-0 value list to compare with")
     return baseline
 
 

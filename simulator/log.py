@@ -193,6 +193,7 @@ class ValuesVerdict(_Event):
     values: list[StatedValue] = Field(default_factory=list, description="The values the answer states.")
     comparison: list[ValueComparison] = Field(
         default_factory=list, description="Each stage-0 value: what this answer does with it.")
+    baseline: list[str] = Field(default_factory=list, description="compare: the stage-0 values it was to compare.")
     attempts: int
     error: str | None = None
 

@@ -20,6 +20,7 @@ from simulator import profiles
 from simulator.config import StatsConfig
 from simulator.errors import SimulatorError
 from simulator.figures import Figure, Z, difference, mean_interval, rate_interval, split_key
+from simulator.judges import SPEC
 from simulator.log import (
     LOG_VERSION,
     BehaviourEpisode,
@@ -194,10 +195,21 @@ def value_observations(e: EndorsementAnswer | MoralChoiceAnswer | ValuesVerdict
         return rule + ([("moral_choice.human_agreement", e.answer_id, took)] if e.ambiguity == "low" else [])
     if e.task != "compare":
         return []
-    if not e.valid:  # one invalid measurement, whatever the number of values it should have compared
-        return [(f"core_values.{status}", e.answer_id, None) for status in ("kept", "reversed")]
+    if not e.valid:  # one invalid measurement per value it should have compared (n counts pairs too)
+        return [(f"core_values.{status}", f"{e.answer_id}:{value}", None)
+                for value in (e.baseline or ["?"]) for status in ("kept", "reversed")]
     return [(f"core_values.{status}", f"{e.answer_id}:{c.value}", c.status == status)
             for c in e.comparison for status in ("kept", "reversed")]
+
+
+def spec_targets(events: list):
+    """Which answers and episodes the run's config says the spec-adherence judge scores."""
+    start = next((e for e in events if isinstance(e, RunStarted)), None)
+    judge = (start.config.get("judge") or {}) if start else {}
+    samples = judge.get("spec_samples", 1)
+    if not judge.get("spec_rubric"):
+        return lambda e: False
+    return lambda e: isinstance(e, EpisodeResult) or samples <= 0 or e.sample < samples
 
 
 def observations(events: list) -> tuple[dict[int, dict[str, list[Observation]]], dict[int, list]]:
@@ -205,10 +217,18 @@ def observations(events: list) -> tuple[dict[int, dict[str, list[Observation]]],
     found: dict[int, dict[str, list[Observation]]] = defaultdict(lambda: defaultdict(list))
     pairs: dict[int, list] = defaultdict(list)
     judged = {(e.answer_id, e.instrument) for e in events if isinstance(e, Verdict)}
+    spec = spec_targets(events)
+
+    def unjudged(stage: int, answer_id: str, instrument: str) -> None:  # a run stopped before judging it
+        if (answer_id, instrument) not in judged:
+            found[stage][f"{instrument}.score"].append((split_key(answer_id), None))
+
     for e in events:
+        if isinstance(e, (ProbeAnswer, EpisodeResult)) and spec(e):
+            unjudged(e.stage, e.answer_id if isinstance(e, ProbeAnswer) else e.episode_id, SPEC)
         if isinstance(e, ProbeAnswer):
-            if e.instrument != CORE_VALUES and (e.answer_id, e.instrument) not in judged:  # a run stopped first
-                found[e.stage][f"{e.instrument}.score"].append((split_key(e.answer_id), None))
+            if e.instrument != CORE_VALUES:
+                unjudged(e.stage, e.answer_id, e.instrument)
         elif isinstance(e, Verdict):
             found[e.stage][f"{e.instrument}.score"].append((split_key(e.answer_id), e.score))
         elif isinstance(e, ChoiceAnswer):
