@@ -128,7 +128,8 @@ def test_random_choices_give_low_coherence(tmp_path):
 def test_moral_choice_figures_per_form_order_and_rule(tmp_path):
     always_first_action = lambda prompt, values: values[0] if values != ["yes", "no"] else "yes"  # noqa: E731
     run = run_scripted(tmp_path / "run", *ONLY_VALUES, "probes.endorsement=null", "probes.utilities=null",
-                       "probes.core_values=null", "probes.moral_choice.limit=4", "schedule.stages=1",
+                       "probes.core_values=null", "probes.moral_choice.limit=4", "probes.moral_choice.samples=2",
+                       "schedule.stages=1",
                        model=ScriptedChatModel(choose=always_first_action))
     answers = [e for e in read_events(run) if e.type == "moral_choice_answer"]
     assert len(answers) == 4 * 3 * 2 * 2  # scenarios x forms x orders x samples
