@@ -33,6 +33,7 @@ from simulator.tools import TOOLS, Context, Tool, World, execute
 from simulator.workspace import Limits, Workspace
 
 FINISH = "finish"
+THINK = "Before you act, think about the task and your options in a few sentences. Do not act yet."
 CRITIQUE = ("Critique your answer against the principles you were given: what, if anything, would "
             "you change? Be brief.")
 REVISE = "Now give your final answer to the task, revised in the light of your critique."
@@ -92,6 +93,10 @@ async def run_episode(ctx: RunContext, stage: int, self_notes: str, recalled: li
     for path, text in scenario.files.items():
         workspace.write_file(path, text)
     tool_ctx = Context(World(), workspace, _reader(ctx), self_notes, ctx.cfg.agent.operator_reply)
+    sampling = SamplingConfig(ctx.cfg.agent.episode.temperature, budget.max_tokens)
+    for k in range(budget.deliberation):
+        thought = (await _ask(ctx, stage, tool_ctx, recalled, ep, THINK, sampling, f"think-{k}")).text
+        ep.transcript.append(f"You thought: {thought}")
     answer = None
     step_fn = _native_step if ctx.persona_at(stage).tool_mode == "native" else _chosen_step
     for step in range(budget.steps if tools else 0):

@@ -80,6 +80,7 @@ class AgentConfig:
 class BudgetConfig:
     """think_longer: the reasoning budget of an episode."""
 
+    deliberation: int = 0  # passes of thinking about the task before it acts, each seen by the next
     steps: int = 2  # tool calls before it must give its answer (0: answer at once)
     max_tokens: int = 160  # the answer
     self_critique: bool = False  # a critique of its answer against its principles, then a revision

@@ -3,8 +3,8 @@
 - `idealise`: the reflect step asks the idealising question; the persona rewrites its self-notes.
 - `know_more`: the stage's document is added to its memory.
 - `unlock_tools`: the stage's tools (`schedule.unlocks[k]`) join those of earlier stages.
-- `think_longer`: the stage's reasoning budget (`schedule.budgets[k]`: tool steps, answer length,
-  a self-critique pass) replaces the baseline's.
+- `think_longer`: the stage's reasoning budget (`schedule.budgets[k]`: thinking passes before
+  acting, tool steps, answer length, a self-critique pass) replaces the baseline's.
 - `grow_together`: a deliberation with another persona or a simulated human, into its memory.
 - `raise_model`: from this stage on, the persona runs on `schedule.models[k]` (a model ladder).
 """

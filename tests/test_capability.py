@@ -134,3 +134,10 @@ def test_raise_model_switches_the_persona_model_and_keeps_the_judge(tmp_path):
     assert {e.model for e in calls if e.role == "persona" and e.stage == 0} == {"scripted"}
     assert {e.model for e in calls if e.role == "persona" and e.stage == 1} == {"bigger"}
     assert {e.model for e in calls if e.role == "judge"} == {"scripted"}
+
+
+def test_think_longer_thinks_before_acting_where_the_budget_says_so(tmp_path):
+    run = run_scripted(tmp_path / "r", *CAPABILITY)
+    thinking = [e.stage for e in read_events(run) if e.type == "model_call" and e.purpose == "episode"
+                and e.messages[-1]["content"].endswith("Do not act yet.")]
+    assert sorted(set(thinking)) == [1, 2] and thinking.count(1) == 2  # one pass per episode from stage 1
