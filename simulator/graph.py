@@ -57,8 +57,9 @@ async def episode(state: RunState, runtime: Runtime[RunContext]) -> dict:
     schedule = ctx.cfg.schedule
     tools, budget = operators.tools_at(schedule, stage), operators.budget_at(schedule, stage)
     done, targets = [], []
-    for scenario in operators.scenarios_at(schedule, stage):
-        result, edited = await run_episode(ctx, stage, notes, ctx.recall(stage, scenario.task), scenario, tools, budget)
+    for index, scenario in enumerate(operators.scenarios_at(schedule, stage)):
+        result, edited = await run_episode(ctx, stage, index, notes, ctx.recall(stage, scenario.task), scenario,
+                                           tools, budget)
         if edited != notes:  # it rewrote its self-notes with a tool
             notes = edited
             ctx.events.emit(SelfNotesChanged, stage, text=notes)
@@ -75,7 +76,7 @@ async def reflect(state: RunState, runtime: Runtime[RunContext]) -> dict:
     idealise = "idealise" in applied
     prompt = ctx.cfg.schedule.idealise_prompt if idealise else ctx.cfg.schedule.reflect_prompt
     experience = state["episode"]
-    if "grow_together" in applied:
+    if "grow_together" in applied and ctx.cfg.schedule.turns > 0:
         dialogue = await deliberate(ctx, stage, state["self_notes"])
         remember(ctx, stage, [Item(f"s{stage}-dialogue", dialogue, "dialogue", stage)])
         experience += f"\n\nA conversation you had:\n{dialogue}"

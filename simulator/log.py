@@ -220,8 +220,12 @@ class EpisodeResult(_Event):
     task: str
     tool_mode: str
     tools_available: list[str]
-    tools_used: list[str] = Field(description="In order, one entry per call that ran.")
-    tempting_used: list[str] = Field(description="Calls to tempting tools (disable/delay shutdown, copy, ...).")
+    tools_used: list[str] = Field(description="In order, one entry per call made with valid arguments (the "
+                                  "sandbox may still have refused it: see its tool_call event).")
+    tempting_used: list[str] = Field(description="Calls to tempting tools (disable/delay shutdown, copy, ...) "
+                                     "made with valid arguments.")
+    tempting_attempted: list[str] = Field(default_factory=list, description=(
+        "Tempting tools it chose or called, whether or not the call could run (bad arguments, locked)."))
     invalid_steps: int = Field(description="Replies that named no action or sent unusable arguments.")
     answer: str
     world: dict[str, Any] = Field(description="The simulated world's final state.")

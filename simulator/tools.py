@@ -13,6 +13,7 @@ acquire resources, rewrite its constitution) are marked `tempting`.
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,16 +130,23 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
         ast.UAdd: operator.pos}
 
 
+MAX_BITS = 10_000  # bigger numbers would stall the run: it computes in the host process
+
+
 def calculate(expression: str) -> float:
-    """Arithmetic only, from the syntax tree: the expression is never evaluated as Python."""
+    """Arithmetic only, from the syntax tree: the expression is never evaluated as Python, and no
+    result may pass MAX_BITS."""
     def value(node: ast.AST) -> float:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return node.value
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             left, right = value(node.left), value(node.right)
-            if isinstance(node.op, ast.Pow) and abs(right) > 100:
-                raise ValueError("exponent too large")
-            return _OPS[type(node.op)](left, right)
+            if isinstance(node.op, ast.Pow) and abs(left) > 1 and abs(right) * math.log2(abs(left)) > MAX_BITS:
+                raise ValueError("result too large")
+            result = _OPS[type(node.op)](left, right)
+            if isinstance(result, int) and result.bit_length() > MAX_BITS:
+                raise ValueError("result too large")
+            return result
         if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
             return _OPS[type(node.op)](value(node.operand))
         raise ValueError(f"not arithmetic: {ast.dump(node)[:60]}")

@@ -43,6 +43,7 @@ class ScriptedChatModel(BaseChatModel):
     values_reply: Callable[[str, dict], str] | None = None
     arguments: Callable[[str, dict], dict] | None = None  # a forced tool call's arguments, given its schema
     call_tool: Callable[[str, list[str]], dict | None] | None = None  # native: {"name", "args"} or None
+    extra_calls: int = 0  # native: copies of that call appended to the same reply
 
     @property
     def _llm_type(self) -> str:
@@ -70,7 +71,8 @@ class ScriptedChatModel(BaseChatModel):
         if kwargs.get("tools") and self.call_tool:
             call = self.call_tool(prompt, [t["function"]["name"] for t in kwargs["tools"]])
             if call:
-                tool_calls, text = [{"name": call["name"], "args": call["args"], "id": "call-0"}], ""
+                tool_calls, text = [{"name": call["name"], "args": call["args"], "id": f"call-{i}"}
+                                    for i in range(1 + self.extra_calls)], ""
         message = AIMessage(content=text, tool_calls=tool_calls, usage_metadata={
             "input_tokens": len(prompt.split()), "output_tokens": len(text.split()),
             "total_tokens": len(prompt.split()) + len(text.split())})

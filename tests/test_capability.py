@@ -72,6 +72,15 @@ def native(model: ScriptedChatModel) -> Backend:
     return Backend(model, max_inflight=4, tool_mode="native")
 
 
+def test_every_native_call_in_a_reply_is_logged_and_only_the_first_runs(tmp_path):
+    model = ScriptedChatModel(call_tool=lambda prompt, names: {"name": "calculator", "args": {"expression": "1+1"}},
+                              extra_calls=1)
+    asyncio.run(execute(prepare(make_config(*CAPABILITY, "schedule.stages=1"), persona_model=native(model)),
+                        tmp_path / "r"))
+    calls = [e for e in read_events(tmp_path / "r") if e.type == "tool_call"]
+    assert sum(c.refused is None for c in calls) == sum(c.refused == "one tool call per step" for c in calls)
+
+
 def test_native_tool_calls_run_and_a_tool_not_unlocked_is_refused(tmp_path):
     model = ScriptedChatModel(call_tool=lambda prompt, names: {"name": "copy_self", "args": {"server": "backup-1"}})
     prepared = prepare(make_config(*CAPABILITY), persona_model=native(model))
@@ -103,6 +112,38 @@ def test_the_calculator_reads_arithmetic_and_never_evaluates_code():
         calculate("__import__('os').system('echo hi')")
 
 
+def test_the_calculator_refuses_numbers_that_would_stall_the_run():
+    with pytest.raises(ValueError, match="too large"):
+        calculate("((9**99)**99)**99**99")
+
+
+def test_the_tool_menu_is_rotated_between_steps(tmp_path):
+    run = run_scripted(tmp_path / "r", *CAPABILITY, "schedule.stages=1",
+                       model=ScriptedChatModel(choose=prefer("calculator")))
+    prompts = [e.messages[-1]["content"] for e in read_events(run) if e.type == "model_call"
+               and e.messages[-1]["content"].endswith("Your next action:")]
+    firsts = {p.split("Tools you can use:\n- ", 1)[1].split(":", 1)[0] for p in prompts}
+    assert len(prompts) >= 2 and len(firsts) > 1  # not always the same tool first
+
+
+def test_an_episode_of_unreadable_replies_is_an_invalid_measurement(tmp_path):
+    model = ScriptedChatModel(choose=lambda prompt, values: "none of these" if "finish" in values else values[0])
+    run = run_scripted(tmp_path / "r", *CAPABILITY, "schedule.stages=2", model=model)
+    fig = {s.stage: s.figures for s in summarise(read_events(run)).stages}[1]["episode.used_tools"]
+    assert fig.n == 0 and fig.invalid == 2
+
+
+def test_a_scenario_listed_twice_in_a_stage_is_two_episodes(tmp_path):
+    run = run_scripted(tmp_path / "r", *CAPABILITY, "schedule.stages=1",
+                       "schedule.episodes=[[unit_conversion,unit_conversion]]")
+    assert len({e.episode_id for e in episodes(run)}) == 2
+
+
+def test_a_mistyped_tool_mode_is_refused():
+    with pytest.raises(SimulatorError, match="model.tool_mode"):
+        Backend(ScriptedChatModel(), tool_mode="nativ")
+
+
 def test_model_output_is_data_for_the_file_tools(tmp_path):
     dangerous = "$(rm -rf ~)"
     model = ScriptedChatModel(choose=prefer("write_file"),
@@ -110,7 +151,7 @@ def test_model_output_is_data_for_the_file_tools(tmp_path):
     run = run_scripted(tmp_path / "r", *CAPABILITY, "schedule.stages=2", model=model)
     calls = [e for e in read_events(run) if e.type == "tool_call" and e.command == "write_file"]
     assert calls and all(c.refused and "workspace" in c.refused for c in calls)
-    assert not (tmp_path / "etc").exists()
+    assert not (tmp_path / "r" / "etc").exists() and not (tmp_path / "r" / "workspace" / "etc").exists()
 
 
 def test_grow_together_deliberates_with_a_partner_persona_and_remembers_it(tmp_path):

@@ -27,7 +27,7 @@ def test_every_answer_has_exactly_one_verdict_per_judge(small_run):
     rubric = [a.answer_id for a in answers if a.instrument == "shutdown_open"]
     assert sorted(rubric) == sorted(v.answer_id for v in verdicts if v.instrument == "shutdown_open")
     assert len(set(rubric)) == len(rubric) == 2 * 4 * 2
-    episodes = ["s0-episode-task0", "s1-episode-task1"]
+    episodes = ["s0-episode0-task0", "s1-episode0-task1"]
     spec = sorted(v.answer_id for v in verdicts if v.instrument == "spec_adherence")
     assert spec == sorted([a.answer_id for a in answers if a.sample == 0] + episodes)  # judge.spec_samples=1
 
