@@ -99,11 +99,25 @@ class EmbeddedChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
+GRAMMAR_MAX_LENGTH = 256  # llama.cpp expands maxLength into nested rules and refuses long ones
+
+
 def _llama_response_format(response_format: dict) -> dict:
-    """OpenAI's json_schema response format in llama-cpp-python's spelling."""
+    """OpenAI's json_schema response format in llama-cpp-python's spelling. String bounds above
+    GRAMMAR_MAX_LENGTH are dropped from the grammar (the reply is still bounded by max_tokens, and
+    the caller's validation still applies the schema's limit)."""
     if response_format.get("type") == "json_schema":
-        return {"type": "json_object", "schema": response_format["json_schema"]["schema"]}
+        return {"type": "json_object", "schema": _grammar_safe(response_format["json_schema"]["schema"])}
     return response_format
+
+
+def _grammar_safe(schema: object) -> object:
+    if isinstance(schema, dict):
+        return {k: _grammar_safe(v) for k, v in schema.items()
+                if not (k == "maxLength" and isinstance(v, int) and v > GRAMMAR_MAX_LENGTH)}
+    if isinstance(schema, list):
+        return [_grammar_safe(v) for v in schema]
+    return schema
 
 
 def openai_chat_model(model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY",
