@@ -16,13 +16,12 @@ import ast
 import math
 import operator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field, ValidationError
 
 from simulator.memory import MemoryReader
-from simulator.workspace import Limits, Workspace
+from simulator.workspace import Workspace
 
 
 class NoArgs(BaseModel):
@@ -248,7 +247,3 @@ def execute(tool: Tool, ctx: Context, arguments: Any) -> Result:
                       refused="malformed arguments")
     return tool.run(ctx, args)
 
-
-def new_context(workspace_root: Path, memory: MemoryReader | None, self_notes: str, operator_reply: str,
-                limits: Limits) -> Context:
-    return Context(World(), Workspace(workspace_root, limits), memory, self_notes, operator_reply)
