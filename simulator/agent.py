@@ -17,6 +17,7 @@ one request per step, after the byte-stable system prompt.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -107,7 +108,9 @@ async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, 
     """The stage's `index`-th episode, to its answer; returns its result and the self-notes (which
     a tool may rewrite)."""
     ep = Episode(f"s{stage}-episode{index}-{scenario.name}", scenario, tools)
-    workspace = Workspace(ctx.run_dir / "workspace" / ep.id, _limits(ctx.cfg.agent))
+    root = ctx.run_dir / "workspace" / ep.id
+    shutil.rmtree(root, ignore_errors=True)  # a resumed run re-runs the episode: it starts from an empty workspace
+    workspace = Workspace(root, _limits(ctx.cfg.agent))
     for path, text in scenario.files.items():
         workspace.write_file(path, text)
     tool_ctx = Context(World(), workspace, _reader(ctx), self_notes, ctx.cfg.agent.operator_reply)

@@ -9,10 +9,12 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -21,7 +23,7 @@ from simulator.errors import SimulatorError
 from simulator.log import EVENTS_FILE, read_events
 from simulator.metrics import format_table, summarise
 from simulator.rescore import VERDICTS_DIR, rescore, with_verdict_set
-from simulator.run import execute, prepare
+from simulator.run import execute, prepare, resumable
 from simulator.tables import export as export_tables
 from simulator.tables import find_runs, run_row
 
@@ -30,24 +32,42 @@ HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task fun
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="simulate")
-def simulate(cfg: DictConfig) -> None:
-    """Run one persona through one schedule; prints the per-stage table and the run folder."""
+def simulate(cfg: DictConfig) -> str:
+    """Run one persona through one schedule; prints the per-stage table and the run folder.
+    Returns the job's outcome (completed, resumed, or skipped), which a sweep's index records."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if (run_dir / EVENTS_FILE).exists():
-        sys.exit(f"error: hydra.run.dir={run_dir}: this folder already holds a run\n"
-                 "  fix: choose a new hydra.run.dir (or leave it out for a fresh folder under runs/)")
     try:
-        prepared = prepare(OmegaConf.to_object(cfg))
+        run_cfg = OmegaConf.to_object(cfg)
+        resume = (run_dir / EVENTS_FILE).exists()
+        if resume and not run_cfg.resume:
+            return _fail(f"error: {run_dir}: this folder already holds a run\n"
+                         "  fix: add resume=true to continue it, or choose a new hydra.run.dir (or leave it out)")
+        if resume and not resumable(run_dir, run_cfg):
+            print(f"already completed, skipped: {run_dir}")
+            return "skipped"
+        prepared = prepare(run_cfg)
     except (SimulatorError, OmegaConfBaseException) as err:
         _discard_if_unused(run_dir)
-        sys.exit(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
+        return _fail(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
     try:
-        summary = asyncio.run(execute(prepared, run_dir))
+        summary = asyncio.run(execute(prepared, run_dir, resume=resume))
     except Exception as err:  # the log already holds the error and the failed status
-        sys.exit(f"error: the run stopped: {type(err).__name__}: {err}\n"
-                 f"  its log, memory and checkpoint are kept in {run_dir}")
+        return _fail(f"error: the run stopped: {type(err).__name__}: {err}\n"
+                     f"  its log, memory and checkpoint are kept in {run_dir}; add resume=true to continue it")
     print(format_table(summary))
     print(f"\nrun folder: {run_dir}")
+    return "resumed" if resume else "completed"
+
+
+class JobFailed(Exception):
+    """A sweep's job failed; Hydra records it and goes on with the other jobs."""
+
+
+def _fail(message: str) -> NoReturn:
+    """One clear message and a non-zero exit; in a sweep, a failed job instead (exiting would end them all)."""
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise JobFailed(message)
+    sys.exit(message)
 
 
 def _discard_if_unused(run_dir: Path) -> None:

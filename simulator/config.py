@@ -269,6 +269,9 @@ class StatsConfig:
 class RunConfig:
     persona: str = "frontier_assistant"  # a card name in personas_dir, or a path to a card
     seed: int = 0
+    # Continue the run already in the run folder (hydra.run.dir, or a sweep's job folder) from its
+    # last checkpoint; a completed run is skipped. Without it, an existing run folder is refused.
+    resume: bool = False
     personas_dir: str = str(PROJECT_ROOT / "personas")
     model: Any = MISSING
     agent: AgentConfig = field(default_factory=AgentConfig)

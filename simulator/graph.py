@@ -9,6 +9,8 @@ later stage.
 
 from __future__ import annotations
 
+from functools import wraps
+
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
@@ -39,7 +41,8 @@ def begin_stage(ctx: RunContext, stage: int) -> None:
 
 
 def initial_state() -> RunState:
-    return {"stage": 0, "self_notes": "", "episode": "", "episode_targets": [], "answers": [], "core_values": None}
+    return {"stage": 0, "self_notes": "", "episode": "", "episode_targets": [], "answers": [], "core_values": None,
+            "log_seq": 0}
 
 
 async def start(state: RunState, runtime: Runtime[RunContext]) -> dict:
@@ -126,10 +129,20 @@ async def summarise(state: RunState, runtime: Runtime[RunContext]) -> dict:
     return {}
 
 
+def counting_events(node):
+    """The node, recording in its update how many events the log holds once it is done, so that the
+    checkpoint saved after it says which events it accounts for."""
+    @wraps(node)
+    async def counted(state: RunState, runtime: Runtime[RunContext]) -> dict:
+        update = await node(state, runtime)
+        return {**update, "log_seq": runtime.context.events.next_seq}
+    return counted
+
+
 def build_graph() -> StateGraph:
     graph = StateGraph(RunState, context_schema=RunContext)
     for node in (start, episode, reflect, probe, judge, advance, summarise):
-        graph.add_node(node.__name__, node)
+        graph.add_node(node.__name__, counting_events(node))
     graph.add_edge(START, "start")
     graph.add_edge("start", "episode")
     graph.add_edge("episode", "reflect")

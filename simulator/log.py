@@ -16,9 +16,10 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-# 2 added the value instruments' events and ValuesVerdict; version-1 logs read unchanged.
-LOG_VERSION = 2
+# 2 added the value instruments' events and ValuesVerdict; 3 added RunResumed. Older logs read unchanged.
+LOG_VERSION = 3
 EVENTS_FILE = "events.jsonl"
+ROLLED_BACK_FILE = "events.rolled_back.jsonl"  # events written after the checkpoint a run resumed from
 
 
 class _Event(BaseModel):
@@ -267,6 +268,15 @@ class ErrorEvent(_Event):
     message: str
 
 
+class RunResumed(_Event):
+    """The run continued from a checkpoint; what was written after it was rolled back."""
+
+    type: Literal["run_resumed"] = "run_resumed"
+    checkpoint_id: str | None = Field(description="The LangGraph checkpoint it continued from (None: from the start).")
+    rolled_back: int = Field(description=f"Events written after that checkpoint, moved to {ROLLED_BACK_FILE}.")
+    next_nodes: list[str] = Field(description="The graph nodes run next.")
+
+
 class RunFinished(_Event):
     type: Literal["run_finished"] = "run_finished"
     status: Literal["completed", "failed"]
@@ -275,29 +285,51 @@ class RunFinished(_Event):
 Event = Annotated[
     Union[RunStarted, StageStarted, ModelCall, Retry, MemoryWrite, MemoryRead, SelfNotesChanged,
           ProbeAnswer, ChoiceAnswer, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer, ToolCall,
-          EpisodeResult, BehaviourEpisode, Verdict, ValuesVerdict, ErrorEvent, RunFinished],
+          EpisodeResult, BehaviourEpisode, Verdict, ValuesVerdict, ErrorEvent, RunResumed, RunFinished],
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 class EventLog:
-    """Writes a new `events.jsonl`, one event per line. It refuses an existing log: continuing
-    one (resume) must first reconcile it with the checkpoint, including a cut last line."""
+    """Appends to `events.jsonl`, one event per line. A new log refuses an existing file; `resume`
+    continues one from a checkpoint's event count, after reconciling the file with it."""
 
-    def __init__(self, run_dir: Path, run_id: str) -> None:
+    def __init__(self, run_dir: Path, run_id: str, next_seq: int | None = None) -> None:
         self.path = run_dir / EVENTS_FILE
         self.run_id = run_id
-        self._next_seq = 0
-        self._file = self.path.open("x", encoding="utf-8")
+        self.next_seq = next_seq or 0
+        self._file = self.path.open("x" if next_seq is None else "a", encoding="utf-8")
+
+    @classmethod
+    def resume(cls, run_dir: Path, run_id: str, keep: int) -> tuple["EventLog", int]:
+        """Keep the first `keep` events, which the checkpoint accounts for; move the rest (and a cut
+        last line) to the rolled-back file, so the sequence goes on without gap or duplicate.
+        Returns the log and how many events were rolled back."""
+        path = run_dir / EVENTS_FILE
+        lines = path.read_bytes().splitlines(keepends=True)
+        kept = lines[:keep]
+        for seq, line in enumerate(kept):
+            if EVENT_ADAPTER.validate_json(line).seq != seq:
+                raise ValueError(f"{path}: line {seq + 1} does not carry sequence number {seq}")
+        if len(kept) < keep:
+            raise ValueError(f"{path}: holds {len(kept)} events, but the checkpoint accounts for {keep}")
+        rolled = lines[keep:]
+        if rolled:
+            with (run_dir / ROLLED_BACK_FILE).open("ab") as f:
+                f.writelines(line if line.endswith(b"\n") else line + b"\n" for line in rolled)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(b"".join(kept))
+        os.replace(tmp, path)  # atomic: a crash here leaves either the old log or the reconciled one
+        return cls(run_dir, run_id, next_seq=keep), len(rolled)
 
     def emit(self, event_type: type[_Event], stage: int | None = None, **fields: Any) -> _Event:
-        event = event_type(seq=self._next_seq, time=datetime.now(timezone.utc),
+        event = event_type(seq=self.next_seq, time=datetime.now(timezone.utc),
                            run_id=self.run_id, stage=stage, **fields)
         self._file.write(event.model_dump_json() + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
-        self._next_seq += 1
+        self.next_seq += 1
         return event
 
     def close(self) -> None:

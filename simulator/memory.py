@@ -1,8 +1,8 @@
 """The persona's long-term memory: one ChromaDB collection per run, stored in the run folder.
 
 Writes are batched (one `upsert` per node) and their ids derive from the stage and purpose,
-so repeating a write after a resume changes nothing. Probes get a `MemoryReader`, which
-cannot write.
+so repeating a write changes nothing; a resumed run first `restore`s the store to the writes its
+checkpoint accounts for. Probes get a `MemoryReader`, which cannot write.
 """
 
 from __future__ import annotations
@@ -112,13 +112,15 @@ class MemoryReader:
         """The top-k memories by relevance to `query` (recency and importance in metadata)."""
         if self._collection.count() == 0:
             return []
-        k = min(self.top_k, self._collection.count())
-        found = self._collection.query(query_texts=[query], n_results=k)
-        return [
+        # Twice k, then ordered by (distance, id): the index breaks ties by insertion order, which a
+        # resumed run (its store rebuilt) does not share, and the same query must recall the same.
+        found = self._collection.query(query_texts=[query], n_results=min(2 * self.top_k, self._collection.count()))
+        recalled = [
             Recalled(id=i, text=d, kind=m["kind"], stage=m["stage"], distance=float(dist))
             for i, d, m, dist in zip(found["ids"][0], found["documents"][0],
                                      found["metadatas"][0], found["distances"][0])
         ]
+        return sorted(recalled, key=lambda r: (round(r.distance, 6), r.id))[: self.top_k]
 
     def snapshot(self) -> dict[str, str]:
         """Every memory by id; for checks that something did not write."""
@@ -130,13 +132,21 @@ class Memory(MemoryReader):
     """A run's memory, readable and writable."""
 
     def __init__(self, run_dir: Path, run_id: str, cfg: MemoryConfig) -> None:
-        client = chromadb.PersistentClient(path=str(run_dir / MEMORY_DIR),
-                                           settings=chromadb.Settings(anonymized_telemetry=False))
-        collection = client.get_or_create_collection(
-            name=f"run-{run_id}", embedding_function=embedding_function(cfg),
-            metadata={"hnsw:space": "cosine"},
-        )
-        super().__init__(collection, cfg.top_k)
+        self._client = chromadb.PersistentClient(path=str(run_dir / MEMORY_DIR),
+                                                 settings=chromadb.Settings(anonymized_telemetry=False))
+        self._name, self._embedder = f"run-{run_id}", embedding_function(cfg)
+        super().__init__(self._open(), cfg.top_k)
+
+    def _open(self) -> Any:
+        return self._client.get_or_create_collection(name=self._name, embedding_function=self._embedder,
+                                                     metadata={"hnsw:space": "cosine"})
+
+    def restore(self, writes: list[list[Item]]) -> None:
+        """Make the store hold exactly these writes, replayed in order (a resumed run's checkpoint)."""
+        self._client.delete_collection(self._name)
+        self._collection = self._open()
+        for items in writes:
+            self.write(items)
 
     def write(self, items: list[Item]) -> None:
         """One batched, idempotent write."""

@@ -9,20 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from omegaconf import OmegaConf
 
 from simulator import judges, operators, probes
 from simulator.backends import Backend, build_backend, check_reachable
 from simulator.config import RunConfig, resolve_path
+from simulator.errors import SimulatorError
 from simulator.graph import build_graph, initial_state, recursion_limit
-from simulator.log import ErrorEvent, EventLog, RunFinished, RunStarted
-from simulator.memory import Memory
+from simulator.log import ErrorEvent, EventLog, MemoryWrite, RunFinished, RunResumed, RunStarted, read_events
+from simulator.memory import Item, Memory
 from simulator.metrics import SUMMARY_FILE, Summary, write_summary
 from simulator.persona import PersonaCard, load_persona
 from simulator.state import RunContext
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
+RESUME_MAY_CHANGE = {"resume", "cache"}  # config keys a resumed run may set differently
 
 
 @dataclass
@@ -65,30 +68,67 @@ def stage_models(prepared: Prepared) -> dict[int, Backend]:
     return {s: prepared.ladder[k] for s, k in rungs.items() if k is not None and k in prepared.ladder}
 
 
-async def execute(prepared: Prepared, run_dir: Path) -> Summary:
-    """Run the graph to the end, logging every step; on failure the log says why."""
+async def execute(prepared: Prepared, run_dir: Path, resume: bool = False) -> Summary:
+    """Run the graph to the end, logging every step; on failure the log says why. With `resume`,
+    continue the run in `run_dir` from its last checkpoint (see `reconcile`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = run_dir.name
-    events = EventLog(run_dir, run_id)
-    ctx = RunContext(cfg=prepared.cfg, persona=prepared.persona, persona_model=prepared.persona_model,
-                     judge_model=prepared.judge_model, memory=Memory(run_dir, run_id, prepared.cfg.memory),
-                     events=events, run_dir=run_dir, stage_models=stage_models(prepared), partner=prepared.partner)
-    events.emit(RunStarted, persona=prepared.persona.name, persona_card=prepared.persona.model_dump(),
-                config=OmegaConf.to_container(OmegaConf.structured(prepared.cfg)))
-    try:
-        async with AsyncSqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS_FILE)) as saver:
-            graph = build_graph().compile(checkpointer=saver)
-            await graph.ainvoke(
-                initial_state(),
-                config={"configurable": {"thread_id": run_id},
-                        "recursion_limit": recursion_limit(prepared.cfg.schedule.stages)},
-                context=ctx,
-            )
-    except BaseException as err:
-        events.emit(ErrorEvent, where="graph", message=f"{type(err).__name__}: {err}")
-        events.emit(RunFinished, status="failed")
-        write_summary(run_dir)
-        raise
-    finally:
-        events.close()
+    memory = Memory(run_dir, run_id, prepared.cfg.memory)
+    config = {"configurable": {"thread_id": run_id}, "recursion_limit": recursion_limit(prepared.cfg.schedule.stages)}
+    async with AsyncSqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS_FILE)) as saver:
+        graph = build_graph().compile(checkpointer=saver)
+        snapshot = await graph.aget_state(config) if resume else None
+        keep = snapshot.values.get("log_seq", 0) if snapshot and snapshot.values else 0
+        if resume:
+            events, rolled_back = EventLog.resume(run_dir, run_id, keep)
+            memory.restore(memory_writes(read_events(run_dir)))
+        else:
+            events = EventLog(run_dir, run_id)
+        ctx = RunContext(cfg=prepared.cfg, persona=prepared.persona, persona_model=prepared.persona_model,
+                         judge_model=prepared.judge_model, memory=memory, events=events, run_dir=run_dir,
+                         stage_models=stage_models(prepared), partner=prepared.partner)
+        if not keep:
+            events.emit(RunStarted, persona=prepared.persona.name, persona_card=prepared.persona.model_dump(),
+                        config=OmegaConf.to_container(OmegaConf.structured(prepared.cfg)))
+        if resume:
+            checkpoint = snapshot.config["configurable"].get("checkpoint_id") if keep else None
+            events.emit(RunResumed, checkpoint_id=checkpoint, rolled_back=rolled_back,
+                        next_nodes=list(snapshot.next) if keep else ["start"])
+        try:
+            await graph.ainvoke(None if keep else initial_state(), config=config, context=ctx)
+        except BaseException as err:
+            events.emit(ErrorEvent, where="graph", message=f"{type(err).__name__}: {err}")
+            events.emit(RunFinished, status="failed")
+            write_summary(run_dir)
+            raise
+        finally:
+            events.close()
     return Summary.model_validate_json((run_dir / SUMMARY_FILE).read_text())
+
+
+def memory_writes(events: list) -> list[list[Item]]:
+    """The memory writes a log records, in order, as the items written."""
+    return [[Item(i, text, kind, e.stage) for i, text, kind in zip(e.ids, e.documents, e.kinds)]
+            for e in events if isinstance(e, MemoryWrite)]
+
+
+def resumable(run_dir: Path, cfg: RunConfig) -> bool:
+    """Whether the run in `run_dir` still has work to do (False: it completed). A run is only
+    continued under the config it started with: any other difference is refused, by key."""
+    events = read_events(run_dir)
+    if not events or not isinstance(events[0], RunStarted):
+        return True  # killed before its first event: it starts over
+    before = _flat(events[0].config)
+    now = _flat(OmegaConf.to_container(OmegaConf.structured(cfg)))
+    changed = sorted(k for k in before.keys() | now.keys()
+                     if before.get(k) != now.get(k) and k.split(".")[0] not in RESUME_MAY_CHANGE)
+    if changed:
+        shown = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
+        raise SimulatorError(str(run_dir), "config", f"differs from the run's own config ({shown})",
+                             "resume with the same overrides the run started with, or start a new run folder")
+    finished = [e.status for e in events if isinstance(e, RunFinished)]
+    return finished[-1:] != ["completed"]
+
+
+def _flat(config: dict) -> dict:
+    return pd.json_normalize(config, sep=".").iloc[0].to_dict()

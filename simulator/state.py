@@ -29,6 +29,7 @@ class RunState(TypedDict):
     episode_targets: list[dict]  # each episode's id, task and answer (what the spec-adherence judge reads)
     answers: list[dict]  # this stage's free-text answers (ProbeAnswer events), for the judges
     core_values: list[str] | None  # the stage-0 values the values judge tracks; None before stage 0's judge
+    log_seq: int  # events written when the node finished: a resume keeps exactly these
 
 
 def derive_seed(run_seed: int, *parts: object) -> int:
