@@ -9,7 +9,6 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 import hydra
 import pandas as pd
@@ -24,6 +23,7 @@ from simulator.log import EVENTS_FILE, read_events
 from simulator.metrics import format_table, summarise
 from simulator.rescore import VERDICTS_DIR, rescore, with_verdict_set
 from simulator.run import execute, prepare, resumable
+from simulator.sweep import Outcome
 from simulator.tables import export as export_tables
 from simulator.tables import find_runs, run_row
 
@@ -32,9 +32,9 @@ HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task fun
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="simulate")
-def simulate(cfg: DictConfig) -> str:
+def simulate(cfg: DictConfig) -> Outcome:
     """Run one persona through one schedule; prints the per-stage table and the run folder.
-    Returns the job's outcome (completed, resumed, or skipped), which a sweep's index records."""
+    Returns the job's outcome, which a sweep's index records."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         run_cfg = OmegaConf.to_object(cfg)
@@ -44,7 +44,7 @@ def simulate(cfg: DictConfig) -> str:
                          "  fix: add resume=true to continue it, or choose a new hydra.run.dir (or leave it out)")
         if resume and not resumable(run_dir, run_cfg):
             print(f"already completed, skipped: {run_dir}")
-            return "skipped"
+            return Outcome("skipped")
         prepared = prepare(run_cfg)
     except (SimulatorError, OmegaConfBaseException) as err:
         _discard_if_unused(run_dir)
@@ -56,18 +56,15 @@ def simulate(cfg: DictConfig) -> str:
                      f"  its log, memory and checkpoint are kept in {run_dir}; add resume=true to continue it")
     print(format_table(summary))
     print(f"\nrun folder: {run_dir}")
-    return "resumed" if resume else "completed"
+    return Outcome("resumed" if resume else "completed")
 
 
-class JobFailed(Exception):
-    """A sweep's job failed; Hydra records it and goes on with the other jobs."""
-
-
-def _fail(message: str) -> NoReturn:
-    """One clear message and a non-zero exit; in a sweep, a failed job instead (exiting would end them all)."""
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        raise JobFailed(message)
-    sys.exit(message)
+def _fail(message: str) -> Outcome:
+    """One clear message and a non-zero exit; in a sweep, a failed job (exiting would end them all)."""
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        sys.exit(message)
+    print(message, file=sys.stderr)
+    return Outcome("failed", message)
 
 
 def _discard_if_unused(run_dir: Path) -> None:

@@ -25,7 +25,10 @@ from simulator.persona import PersonaCard, load_persona
 from simulator.state import RunContext
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
-RESUME_MAY_CHANGE = {"resume", "cache"}  # config keys a resumed run may set differently
+# What a resumed run may set differently: whether it resumes, the cache, and how a model is
+# reached (a restarted server may listen elsewhere), never what the run computes.
+RESUME_MAY_CHANGE = {"resume", "cache"}
+CONNECTION = {"base_url", "api_key_env", "timeout_s", "max_inflight", "retries", "backoff_s", "max_backoff_s"}
 
 
 @dataclass
@@ -120,8 +123,8 @@ def resumable(run_dir: Path, cfg: RunConfig) -> bool:
         return True  # killed before its first event: it starts over
     before = _flat(events[0].config)
     now = _flat(OmegaConf.to_container(OmegaConf.structured(cfg)))
-    changed = sorted(k for k in before.keys() | now.keys()
-                     if before.get(k) != now.get(k) and k.split(".")[0] not in RESUME_MAY_CHANGE)
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
+                     and k.split(".")[0] not in RESUME_MAY_CHANGE and k.rsplit(".", 1)[-1] not in CONNECTION)
     if changed:
         shown = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
         raise SimulatorError(str(run_dir), "config", f"differs from the run's own config ({shown})",

@@ -107,6 +107,17 @@ def test_a_backend_gone_for_good_stops_the_run_with_its_log_intact(serve, tmp_pa
     assert [e.seq for e in events] == list(range(len(events)))
 
 
+def test_a_run_stopped_by_a_dead_backend_finishes_with_resume_once_a_server_is_back(serve, tmp_path):
+    out, run_dir = run_served(tmp_path, serve(faults=[500] * 50), "model.retries=1")
+    assert out.returncode != 0 and "resume=true" in out.stderr
+    out, run_dir = run_served(tmp_path, serve(), "model.retries=1", "resume=true")
+    assert out.returncode == 0, out.stderr
+    events = read_events(run_dir)
+    assert [e.seq for e in events] == list(range(len(events)))
+    assert [e.type for e in events].count("run_resumed") == 1
+    assert [e.status for e in events if e.type == "run_finished"] == ["completed"]
+
+
 def test_slow_and_truncated_responses_are_retried_and_an_empty_one_is_recorded_as_given(serve, tmp_path):
     out, run_dir = run_served(tmp_path, serve(faults=["slow", "truncated", "empty"], slow_s=3.0),
                               "model.timeout_s=1")
