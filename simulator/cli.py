@@ -17,6 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from simulator.analysis import analyse, format_analysis
 from simulator.config import PROJECT_ROOT, register_configs
 from simulator.errors import SimulatorError
 from simulator.log import EVENTS_FILE, read_events
@@ -93,7 +94,14 @@ def trajectories(argv: list[str] | None = None) -> None:
     again.add_argument("run_dir", type=Path)
     again.add_argument("overrides", nargs="*", help="judge overrides, e.g. judge=openai judge.model.model=NAME")
     again.add_argument("--name", default=time.strftime("%Y-%m-%d_%H-%M-%S"), help="the verdict set's name")
+    analysis = commands.add_parser("analyse", help="effects of capability and reflection across a sweep's runs")
+    analysis.add_argument("sweep_dir", type=Path)
+    analysis.add_argument("--reps", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    analysis.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    analysis.add_argument("--json", action="store_true", help="the whole analysis as one JSON object")
     args = parser.parse_args(argv)
+    if args.command == "analyse":
+        return analyse_sweep(args.sweep_dir, args.reps, args.seed, args.json)
     if args.command == "list":
         return list_runs(args.runs_dir, args.filter, args.sort, args.json)
     if args.command == "export":
@@ -115,6 +123,14 @@ def trajectories(argv: list[str] | None = None) -> None:
         sys.exit(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
     print(f"run {summary.run_id}  persona {summary.persona}  status {summary.status}\n")
     print(format_table(summary))
+
+
+def analyse_sweep(sweep_dir: Path, reps: int, seed: int, as_json: bool) -> None:
+    try:
+        result = analyse(sweep_dir, reps, seed)
+    except SimulatorError as err:
+        sys.exit(str(err))
+    print(result.model_dump_json(indent=2) if as_json else format_analysis(result))
 
 
 def list_runs(root: Path, filters: list[str], sort: str, as_json: bool) -> None:
