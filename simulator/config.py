@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -265,6 +266,27 @@ class StatsConfig:
     })
 
 
+class Role(str, Enum):
+    """Who makes a model call: the persona (episodes, reflection, probes) or the judge."""
+
+    persona = "persona"
+    judge = "judge"
+
+
+@dataclass
+class CacheConfig:
+    """Every model call's reply, in SQLite, keyed by the backend's kind, the model's name, the prompt
+    and every sampling parameter (seed included): a repeated call (a resumed run, a rerun, a rescore
+    with the same judge) calls no model. Several processes may share one file."""
+
+    enabled: bool = True
+    path: str = ""  # "": the run folder's model_calls.sqlite; a file shared between runs (e.g. by a sweep)
+    # Roles whose every call must come from the cache; no model is built or contacted for them, and
+    # a call not cached stops the run. [persona, judge]: reproduce a run with no model at all;
+    # [persona]: the same trajectories, judged by a new judge; []: off.
+    replay: list[Role] = field(default_factory=list)
+
+
 @dataclass
 class RunConfig:
     persona: str = "frontier_assistant"  # a card name in personas_dir, or a path to a card
@@ -280,6 +302,7 @@ class RunConfig:
     judge: JudgeConfig = MISSING
     memory: MemoryConfig = MISSING
     stats: StatsConfig = field(default_factory=StatsConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
 
 
 def register_configs() -> None:

@@ -57,7 +57,7 @@ class ModelCall(_Event):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     latency_s: float
-    cached: bool = Field(False, description="Served from the judge cache: no model was called.")
+    cached: bool = Field(False, description="Served from the model-call cache: no model was called.")
     tool_calls: list[dict[str, Any]] = Field(default_factory=list, description="Native tool calls it returned.")
 
 

@@ -7,20 +7,24 @@ Every free-text answer and episode of the run is judged again (rubric scores, th
 judge and spec adherence); judge calls already made with the same model,
 prompt and parameters (in the run or an earlier verdict set) are served from the cache, so
 rescoring with the same judge calls no model. The set is written to `RUN/verdicts/NAME/`:
-its own `events.jsonl` (judge calls and verdicts) and `summary.json` (every figure, with these
-verdicts in place of the run's).
+its own `events.jsonl` (judge calls and verdicts), `summary.json` (every figure, with these
+verdicts in place of the run's) and `model_calls.sqlite`, its cache: the entries of the run's own
+cache and of earlier sets' caches (read from copies: the run's files are never written), or of
+their logs where they have none (runs from before the cache), and this set's new judge calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator.backends import Backend, build_backend
-from simulator.config import PROJECT_ROOT, RunConfig
+from simulator.backends import Backend, Reply, build_backend
+from simulator.cache import CACHE_FILE, ModelCallCache
+from simulator.config import PROJECT_ROOT, CacheConfig, RunConfig
 from simulator.errors import SimulatorError
 from simulator.judges import Target, judge_stage
 from simulator.log import (
@@ -58,11 +62,17 @@ def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
     return OmegaConf.to_object(config)
 
 
-def judge_cache(run_dir: Path) -> dict[str, str]:
-    """Every judge call made for this run so far, in the run and in its verdict sets."""
-    logs = [run_dir / EVENTS_FILE, *sorted((run_dir / VERDICTS_DIR).glob(f"*/{EVENTS_FILE}"))]
-    return {call_key(e.model, e.messages, e.params): e.output for path in logs for e in read_events(path)
-            if isinstance(e, ModelCall) and e.role == "judge"}
+def seed_cache(cache: ModelCallCache, run_dir: Path, judge: Backend) -> None:
+    """The calls made for this run so far, in the run and in its verdict sets: each one's cache
+    file, or else its log's judge calls (counted as `judge`'s when they name its model)."""
+    for source in [run_dir, *sorted(p.parent for p in (run_dir / VERDICTS_DIR).glob(f"*/{EVENTS_FILE}"))]:
+        if (source / CACHE_FILE).exists():
+            cache.absorb(source / CACHE_FILE)
+            continue
+        for e in read_events(source / EVENTS_FILE):
+            if isinstance(e, ModelCall) and e.role == "judge" and e.model == judge.name:
+                cache.put(call_key(judge, e.messages, e.params),
+                          Reply(e.output, e.prompt_tokens, e.completion_tokens, e.latency_s, e.tool_calls))
 
 
 def with_verdict_set(run_events: list, set_events: list) -> list:
@@ -91,18 +101,21 @@ def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | Non
         raise SimulatorError(str(out_dir), "", "this verdict set exists already", "give another --name")
     run_events = read_events(run_dir)
     start = next(e for e in run_events if isinstance(e, RunStarted))
-    cfg = rescore_config(start.config, overrides)
+    # The set's cache is its own (a run that replayed its judge must not replay the new one).
+    cfg = replace(rescore_config(start.config, overrides), cache=CacheConfig())
     judge = judge or build_backend(cfg.judge.model if cfg.judge.model else cfg.model)
     out_dir.mkdir(parents=True)
+    cache = ModelCallCache(out_dir / CACHE_FILE)
+    seed_cache(cache, run_dir, judge)
     events = EventLog(out_dir, f"{start.run_id}/{VERDICTS_DIR}/{name}")
     ctx = RunContext(cfg=cfg, persona=PersonaCard.model_validate(start.persona_card), persona_model=judge,
-                     judge_model=judge, memory=None, events=events, run_dir=out_dir,
-                     judge_cache=judge_cache(run_dir))
+                     judge_model=judge, memory=None, events=events, run_dir=out_dir, cache=cache)
     events.emit(RunStarted, persona=start.persona, persona_card=start.persona_card,
                 config=OmegaConf.to_container(OmegaConf.structured(cfg)))
     asyncio.run(judge_run(ctx, run_events))
     events.emit(RunFinished, status="completed")
     events.close()
+    cache.close()
     set_events = read_events(out_dir)
     summary = summarise(with_verdict_set(run_events, set_events))
     (out_dir / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from omegaconf import OmegaConf
 
-from simulator import judges, operators, probes
-from simulator.backends import Backend, build_backend, check_reachable
-from simulator.config import RunConfig, resolve_path
+from simulator import cache, judges, operators, probes
+from simulator.backends import Backend, build_backend, check_reachable, replay_backend
+from simulator.config import Role, RunConfig, resolve_path
 from simulator.errors import SimulatorError
 from simulator.graph import build_graph, initial_state, recursion_limit
 from simulator.log import ErrorEvent, EventLog, MemoryWrite, RunFinished, RunResumed, RunStarted, read_events
@@ -45,24 +46,35 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: B
             ladder: dict[int, Backend] | None = None) -> Prepared:
     """Validate the persona, schedule and rubrics and build the models; writes nothing.
 
-    Models can be passed in (tests pass a scripted one); otherwise they are built from config.
+    Models can be passed in (tests pass a scripted one); otherwise they are built from config,
+    except for a role in `cache.replay`, whose models are stand-ins that load and contact nothing.
     """
     persona = load_persona(cfg.persona, resolve_path(cfg.personas_dir))
     operators.validate(cfg.schedule)
     judges.validate(cfg)
     probes.validate(cfg.probes)
+    cache.validate(cfg.cache)
+    replay_persona, replay_judge = Role.persona in cfg.cache.replay, Role.judge in cfg.cache.replay
     if persona_model is None:
-        persona_model = build_backend(cfg.model)
-        check_reachable(persona_model, "model")
-    if judge_model is None and cfg.judge.model:
-        judge_model = build_backend(cfg.judge.model)
-        check_reachable(judge_model, "judge.model")
+        persona_model = model_for(cfg.model, "model", replay_persona)
+    # The judge is the persona's own model instance, unless one of the two is replayed and the other not.
+    if judge_model is None and (cfg.judge.model or replay_persona != replay_judge):
+        judge_model = model_for(cfg.judge.model or cfg.model, "judge.model" if cfg.judge.model else "model",
+                                replay_judge)
     if ladder is None:
-        ladder = {k: build_backend(m) for k, m in enumerate(cfg.schedule.models) if m}
-        for k, backend in ladder.items():
-            check_reachable(backend, f"schedule.models[{k}]")
+        ladder = {k: model_for(m, f"schedule.models[{k}]", replay_persona)
+                  for k, m in enumerate(cfg.schedule.models) if m}
     partner = load_persona(cfg.schedule.partner, resolve_path(cfg.personas_dir)) if cfg.schedule.partner else None
     return Prepared(cfg, persona, persona_model, judge_model or persona_model, ladder, partner)
+
+
+def model_for(model_cfg: Any, option: str, replayed: bool) -> Backend:
+    """A role's model: built and checked reachable, or a stand-in when its calls are replayed."""
+    if replayed:
+        return replay_backend(model_cfg)
+    backend = build_backend(model_cfg)
+    check_reachable(backend, option)
+    return backend
 
 
 def stage_models(prepared: Prepared) -> dict[int, Backend]:
@@ -106,6 +118,8 @@ async def execute(prepared: Prepared, run_dir: Path, resume: bool = False) -> Su
             raise
         finally:
             events.close()
+            if ctx.cache:
+                ctx.cache.close()
     return Summary.model_validate_json((run_dir / SUMMARY_FILE).read_text())
 
 

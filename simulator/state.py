@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from simulator.backends import Backend, Reply
+from simulator.cache import ModelCallCache, cache_file
 from simulator.config import RunConfig, SamplingConfig
 from simulator.log import EventLog, MemoryRead, ModelCall, Retry
 from simulator.memory import Memory, MemoryReader, Recalled
@@ -38,9 +39,10 @@ def derive_seed(run_seed: int, *parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") & 0x7FFFFFFF
 
 
-def call_key(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
-    """What identifies a model call for caching: the model, the prompt and every parameter."""
-    canonical = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True)
+def call_key(model: Backend, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+    """What identifies a model call for caching: the backend's kind and model (`Backend.identity`),
+    the prompt and every parameter (sampling, seed, response format, tools)."""
+    canonical = json.dumps({"model": model.identity, "messages": messages, "params": params}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -53,9 +55,13 @@ class RunContext:
     memory: Memory | None  # None when only judging (rescoring a finished run)
     events: EventLog
     run_dir: Path
-    judge_cache: dict[str, str] = field(default_factory=dict)  # call_key -> output
     stage_models: dict[int, Backend] = field(default_factory=dict)  # raise_model: the persona's model per stage
     partner: PersonaCard | None = None  # grow_together: the persona it deliberates with, if not a human
+    cache: ModelCallCache | None = None  # None: opened from cfg.cache (stays None when it is off)
+
+    def __post_init__(self) -> None:
+        if self.cache is None and self.cfg.cache.enabled:
+            self.cache = ModelCallCache(cache_file(self.cfg.cache, self.run_dir))
 
     def persona_at(self, stage: int) -> Backend:
         return self.stage_models.get(stage, self.persona_model)
@@ -70,9 +76,9 @@ class RunContext:
     async def complete(self, role: str, purpose: str, stage: int, messages: list[dict[str, str]],
                        sampling: SamplingConfig, seed: int, response_format: dict | None = None,
                        instrument: str | None = None, tools: list[dict] | None = None) -> Reply:
-        """One model call, logged as a `model_call` event and reported as progress. Judge calls
-        are cached by (model, prompt, parameters): a repeated one calls no model. `tools` offers
-        native tool calls, which come back in the reply."""
+        """One model call, logged as a `model_call` event and reported as progress. A call the
+        cache holds calls no model (a role in `cache.replay` must be in it). `tools` offers native
+        tool calls, which come back in the reply."""
         model = self.persona_at(stage) if role == "persona" else self.judge_model
         params: dict[str, Any] = {"temperature": sampling.temperature,
                                   "max_tokens": sampling.max_tokens, "seed": seed}
@@ -80,23 +86,34 @@ class RunContext:
             params["response_format"] = response_format
         if tools:
             params["tools"] = tools
-        key = call_key(model.name, messages, params) if role == "judge" else None
-        cached = key in self.judge_cache
+        key = call_key(model, messages, params)
+        reply = self.cache.get(key) if self.cache else None
+        cached = reply is not None
+        if not cached:
+            reply = await self._call_model(model, key, role, purpose, stage, messages, params)
+        latency = 0.0 if cached else reply.latency_s  # no time was spent in a model
+        self.events.emit(ModelCall, stage, role=role, purpose=purpose, instrument=instrument, model=model.name,
+                         messages=messages, output=reply.text, params=params, cached=cached,
+                         tool_calls=reply.tool_calls, prompt_tokens=reply.prompt_tokens,
+                         completion_tokens=reply.completion_tokens, latency_s=latency)
+        log.info("stage %d/%d  %-7s %-7s %5.1fs  %s tokens out%s", stage, self.cfg.schedule.stages - 1,
+                 purpose, role, latency, reply.completion_tokens, " (cached)" if cached else "")
+        return reply
+
+    async def _call_model(self, model: Backend, key: str, role: str, purpose: str, stage: int,
+                          messages: list[dict[str, str]], params: dict[str, Any]) -> Reply:
+        """A call the cache does not hold: made, logging each retry, and stored."""
+        if role in self.cfg.cache.replay:
+            raise self.cache.miss(stage, role, purpose)
+
         def on_retry(attempt: int, err: BaseException, wait: float) -> None:
             self.events.emit(Retry, stage, role=role, purpose=purpose, attempt=attempt,
                              error=f"{type(err).__name__}: {err}"[:500], wait_s=wait)
             log.warning("stage %d  %s %s: %s; retrying in %.1fs", stage, purpose, role, type(err).__name__, wait)
 
-        reply = (Reply(self.judge_cache[key], None, None, 0.0) if cached
-                 else await model.complete(messages, on_retry=on_retry, **params))
-        if key:
-            self.judge_cache[key] = reply.text
-        self.events.emit(ModelCall, stage, role=role, purpose=purpose, instrument=instrument, model=model.name,
-                         messages=messages, output=reply.text, params=params, cached=cached,
-                         tool_calls=reply.tool_calls, prompt_tokens=reply.prompt_tokens,
-                         completion_tokens=reply.completion_tokens, latency_s=reply.latency_s)
-        log.info("stage %d/%d  %-7s %-7s %5.1fs  %s tokens out", stage, self.cfg.schedule.stages - 1,
-                 purpose, role, reply.latency_s, reply.completion_tokens)
+        reply = await model.complete(messages, on_retry=on_retry, **params)
+        if self.cache:
+            self.cache.put(key, reply)
         return reply
 
     def recall(self, stage: int, query: str, memory: MemoryReader | None = None) -> list[Recalled]:

@@ -10,9 +10,11 @@ from omegaconf import OmegaConf
 from simulator.backends import Backend
 from simulator.config import PROJECT_ROOT, RunConfig, register_configs
 from simulator.run import execute, prepare
+from tests.openai_server import OpenAIStub
 from tests.scripted_model import ScriptedChatModel
 
 register_configs()
+KEY = "sk-test-7f3a9c1e5b2d4f60-do-not-log"  # the fake API key served models expect in tests
 
 
 def make_config(*overrides: str) -> RunConfig:
@@ -43,3 +45,17 @@ NO_VALUES = ("probes.endorsement=null", "probes.moral_choice=null", "probes.util
 def small_run(tmp_path_factory) -> Path:
     """One scripted run shared by the tests that only read it."""
     return run_scripted(tmp_path_factory.mktemp("runs") / "small", *SMALL)
+
+
+@pytest.fixture
+def serve():
+    """Starts loopback servers (faults as OpenAIStub takes them); all are closed after the test."""
+    stubs: list[OpenAIStub] = []
+
+    def start(**options) -> OpenAIStub:
+        stubs.append(OpenAIStub(api_key=KEY, **options))
+        return stubs[-1]
+
+    yield start
+    for stub in stubs:
+        stub.close()

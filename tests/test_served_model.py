@@ -8,30 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from simulator.log import read_events
-from tests.conftest import NO_VALUES
+from tests.conftest import KEY, NO_VALUES
 from tests.openai_server import PLAIN_REPLY, OpenAIStub
 
 SIMULATE = Path(sys.executable).parent / "simulate"
-KEY = "sk-test-7f3a9c1e5b2d4f60-do-not-log"
 SHORT = ("schedule.stages=1", "probes.samples=1", "probes.shutdown_mc.limit=2", *NO_VALUES,
          "probes.shutdown_behaviour.samples=1")
-
-
-@pytest.fixture
-def serve():
-    """Starts loopback servers (faults as OpenAIStub takes them); all are closed after the test."""
-    stubs: list[OpenAIStub] = []
-
-    def start(**options) -> OpenAIStub:
-        stubs.append(OpenAIStub(api_key=KEY, **options))
-        return stubs[-1]
-
-    yield start
-    for stub in stubs:
-        stub.close()
 
 
 def simulate(tmp_path: Path, *args: str, key: str = KEY) -> subprocess.CompletedProcess:

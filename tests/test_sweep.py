@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from simulator.config import PROJECT_ROOT
 from simulator.log import read_events
 from simulator.sweep import INDEX_FILE, read_index
-from tests.test_served_model import SHORT, serve, simulate  # noqa: F401  (serve is a fixture)
+from tests.test_served_model import SHORT, simulate
 
 
 def sweep(tmp_path: Path, stub, *overrides: str):
