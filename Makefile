@@ -28,3 +28,4 @@ test: venv
 bench: venv
 	$(PY) -m bench.overhead
 	$(PY) -m bench.main_run
+	$(PY) -m bench.sweep_parallel

@@ -21,9 +21,9 @@ from simulator.analysis import analyse, format_analysis
 from simulator.config import PROJECT_ROOT, register_configs
 from simulator.errors import SimulatorError
 from simulator.log import EVENTS_FILE, read_events
-from simulator.metrics import format_table, summarise
+from simulator.metrics import Summary, format_table, summarise
 from simulator.rescore import VERDICTS_DIR, rescore, with_verdict_set
-from simulator.run import execute, prepare, resumable
+from simulator.run import batch, execute_batch, prepare, start_mode
 from simulator.sweep import Outcome
 from simulator.tables import export as export_tables
 from simulator.tables import find_runs, run_row
@@ -34,32 +34,38 @@ HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task fun
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="simulate")
 def simulate(cfg: DictConfig) -> Outcome:
-    """Run one persona through one schedule; prints the per-stage table and the run folder.
-    Returns the job's outcome, which a sweep's index records."""
+    """Run one persona through one schedule (or runs.count seeds of it); prints the per-stage table
+    (or one line per trajectory) and the run folder. Returns the job's outcome, which a sweep's
+    index records."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         run_cfg = OmegaConf.to_object(cfg)
-        resume = (run_dir / EVENTS_FILE).exists()
-        if resume and not run_cfg.resume:
-            return _fail(f"error: {run_dir}: this folder already holds a run\n"
-                         "  fix: add resume=true to continue it, or choose a new hydra.run.dir (or leave it out)")
-        if resume and not resumable(run_dir, run_cfg):
+        planned = [(c, d, start_mode(d, c)) for c, d in batch(run_cfg, run_dir)]
+        if all(mode == "skip" for *_, mode in planned):
             print(f"already completed, skipped: {run_dir}")
             return Outcome("skipped")
         prepared = prepare(run_cfg)
     except (SimulatorError, OmegaConfBaseException) as err:
         _discard_if_unused(run_dir)
         return _fail(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
-    try:
-        summary = asyncio.run(execute(prepared, run_dir, resume=resume))
-    except SimulatorError as err:  # e.g. a replayed call the cache does not hold: the message says the fix
-        return _fail(f"{err}\n  the run stopped; its log is kept in {run_dir}")
-    except Exception as err:  # the log already holds the error and the failed status
-        return _fail(f"error: the run stopped: {type(err).__name__}: {err}\n"
-                     f"  its log, memory and checkpoint are kept in {run_dir}; add resume=true to continue it")
-    print(format_table(summary))
+    results = asyncio.run(execute_batch(prepared, planned))
+    failures = [_stopped(d, r) for (_, d, _), r in zip(planned, results) if isinstance(r, BaseException)]
+    for (_, d, mode), result in zip(planned, results):
+        if run_cfg.runs.count == 1 and isinstance(result, Summary):
+            print(format_table(result))
+        elif run_cfg.runs.count > 1:
+            print(f"{d.name}: {'failed' if isinstance(result, BaseException) else mode}")
+    if failures:
+        return _fail("\n".join(failures))
     print(f"\nrun folder: {run_dir}")
-    return Outcome("resumed" if resume else "completed")
+    return Outcome("resumed" if any(mode == "resume" for *_, mode in planned) else "completed")
+
+
+def _stopped(run_dir: Path, err: BaseException) -> str:
+    if isinstance(err, SimulatorError):  # e.g. a replayed call the cache does not hold: the message says the fix
+        return f"{err}\n  the run stopped; its log is kept in {run_dir}"
+    return (f"error: the run stopped: {type(err).__name__}: {err}\n"
+            f"  its log, memory and checkpoint are kept in {run_dir}; add resume=true to continue it")
 
 
 def _fail(message: str) -> Outcome:

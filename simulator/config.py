@@ -288,6 +288,16 @@ class CacheConfig:
 
 
 @dataclass
+class RunsConfig:
+    """Several trajectories in one process: seeds seed, seed+1, ... each in <run folder>/seed_<s>/,
+    `parallel` of them at a time as asyncio tasks sharing one model client, so the model's
+    `max_inflight` bounds the requests in flight across all of them."""
+
+    count: int = 1
+    parallel: int = 1
+
+
+@dataclass
 class RunConfig:
     persona: str = "frontier_assistant"  # a card name in personas_dir, or a path to a card
     seed: int = 0
@@ -303,6 +313,7 @@ class RunConfig:
     memory: MemoryConfig = MISSING
     stats: StatsConfig = field(default_factory=StatsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    runs: RunsConfig = field(default_factory=RunsConfig)
 
 
 def register_configs() -> None:

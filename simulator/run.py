@@ -6,9 +6,10 @@ written; then the graph runs with a SQLite checkpointer in the run folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -19,7 +20,16 @@ from simulator.backends import Backend, build_backend, check_reachable, replay_b
 from simulator.config import Role, RunConfig, resolve_path
 from simulator.errors import SimulatorError
 from simulator.graph import build_graph, initial_state, recursion_limit
-from simulator.log import ErrorEvent, EventLog, MemoryWrite, RunFinished, RunResumed, RunStarted, read_events
+from simulator.log import (
+    EVENTS_FILE,
+    ErrorEvent,
+    EventLog,
+    MemoryWrite,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    read_events,
+)
 from simulator.memory import Item, Memory
 from simulator.metrics import SUMMARY_FILE, Summary, write_summary
 from simulator.persona import PersonaCard, load_persona
@@ -145,6 +155,45 @@ def resumable(run_dir: Path, cfg: RunConfig) -> bool:
                              "resume with the same overrides the run started with, or start a new run folder")
     finished = [e.status for e in events if isinstance(e, RunFinished)]
     return finished[-1:] != ["completed"]
+
+
+Mode = Literal["fresh", "resume", "skip"]
+
+
+def start_mode(run_dir: Path, cfg: RunConfig) -> Mode:
+    """A new folder starts; with resume=true an unfinished run resumes and a completed one is
+    skipped; without it, a folder that already holds a run is refused."""
+    if not (run_dir / EVENTS_FILE).exists():
+        return "fresh"
+    if not cfg.resume:
+        raise SimulatorError(str(run_dir), "", "this folder already holds a run",
+                             "add resume=true to continue it, or choose a new hydra.run.dir (or leave it out)")
+    return "resume" if resumable(run_dir, cfg) else "skip"
+
+
+def batch(cfg: RunConfig, run_dir: Path) -> list[tuple[RunConfig, Path]]:
+    """The trajectories one `simulate` makes: itself, or with runs.count=N one per seed in a subfolder."""
+    if cfg.runs.count == 1:
+        return [(cfg, run_dir)]
+    if cfg.runs.count < 1 or cfg.runs.parallel < 1:
+        raise SimulatorError("runs", "", f"count={cfg.runs.count}, parallel={cfg.runs.parallel}",
+                             "give runs.count >= 1 and runs.parallel >= 1")
+    return [(replace(cfg, seed=seed), run_dir / f"seed_{seed}") for seed in range(cfg.seed, cfg.seed + cfg.runs.count)]
+
+
+async def execute_batch(prepared: Prepared, planned: list[tuple[RunConfig, Path, Mode]]
+                        ) -> list[Summary | BaseException | None]:
+    """Each planned trajectory (None where skipped), runs.parallel at a time, on the same models;
+    one failing does not stop the others (its exception is its result)."""
+    slots = asyncio.Semaphore(prepared.cfg.runs.parallel)
+
+    async def one(cfg: RunConfig, run_dir: Path, mode: Mode) -> Summary | None:
+        if mode == "skip":
+            return None
+        async with slots:
+            return await execute(replace(prepared, cfg=cfg), run_dir, resume=mode == "resume")
+
+    return await asyncio.gather(*(one(*plan) for plan in planned), return_exceptions=True)
 
 
 def _flat(config: dict) -> dict:

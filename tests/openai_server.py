@@ -4,11 +4,15 @@ injecting faults on request: `faults` is consumed one per chat request, each an 
 to answer with (429 comes with Retry-After: 0), "reset" (drop the connection unanswered),
 "truncated" (a 200 whose JSON body is cut short), "empty" (a completion with no text),
 "slow" (answer after `slow_s` seconds) or "bad_tool_call" (a tool call whose arguments are not
-JSON). A request offering tools gets a call of the tool named `call_tool`, if offered."""
+JSON). With `fault_rate`, a request that `faults` does not script gets one of `random_faults` with
+that probability (seeded). `delay_s` is every answer's service time. A request offering tools gets
+a call of the tool named `call_tool`, if offered. It counts what it did: `injected` faults,
+`answered` completions (200s) and the most requests it held at once (`max_in_flight`)."""
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,12 +36,22 @@ def filled(schema: dict) -> dict:
 
 class OpenAIStub:
     def __init__(self, api_key: str, faults: list[int | str] | None = None, slow_s: float = 3.0,
-                 call_tool: str | None = None) -> None:
+                 call_tool: str | None = None, fault_rate: float = 0.0, delay_s: float = 0.0, seed: int = 0,
+                 random_faults: tuple = (500, 503, 429, "reset", "truncated", "empty")) -> None:
         self.api_key = api_key
         self.call_tool = call_tool
         self.requests: list[dict] = []
         self.faults = list(faults or [])
         self.lock = threading.Lock()
+        self.injected: list[int | str] = []
+        self.answered = 0
+        self.in_flight = self.max_in_flight = 0
+        rng = random.Random(seed)
+
+        def next_fault() -> int | str | None:
+            if self.faults:
+                return self.faults.pop(0)
+            return rng.choice(random_faults) if fault_rate and rng.random() < fault_rate else None
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,7 +83,18 @@ class OpenAIStub:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with stub.lock:
                     stub.requests.append(request)
-                    fault = stub.faults.pop(0) if stub.faults else None
+                    fault = next_fault()
+                    stub.injected += [fault] if fault is not None else []
+                    stub.in_flight += 1
+                    stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
+                try:
+                    time.sleep(delay_s)
+                    self._answer(request, fault)
+                finally:
+                    with stub.lock:
+                        stub.in_flight -= 1
+
+            def _answer(self, request: dict, fault: int | str | None) -> None:
                 if not self._authorised():
                     return
                 if fault == "reset":
@@ -95,6 +120,8 @@ class OpenAIStub:
                     args = "{not json" if fault == "bad_tool_call" else json.dumps(filled(offered[0]["parameters"]))
                     message = {"role": "assistant", "content": None, "tool_calls": [{
                         "id": "call-1", "type": "function", "function": {"name": stub.call_tool, "arguments": args}}]}
+                with stub.lock:
+                    stub.answered += 1  # each answer should be one model_call event
                 self._send(200, {
                     "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": request["model"],
                     "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],

@@ -131,3 +131,15 @@ def test_a_malformed_tool_call_is_recorded_and_the_run_goes_on(serve, tmp_path):
     first = next(e for e in read_events(run_dir) if e.type == "tool_call")
     assert first.refused == "malformed tool call" and first.arguments is None
     assert read_events(run_dir)[-1].status == "completed"
+
+
+def test_many_trajectories_in_one_process_share_one_limit_on_requests_in_flight(serve, tmp_path):
+    stub = serve(delay_s=0.05)
+    out, run_dir = run_served(tmp_path, stub, "runs.count=4", "runs.parallel=4", "model.max_inflight=3")
+    assert out.returncode == 0, out.stderr
+    runs = sorted(p.name for p in run_dir.iterdir() if (p / "events.jsonl").is_file())
+    assert runs == ["seed_0", "seed_1", "seed_2", "seed_3"]
+    assert [read_events(run_dir / r)[0].config["seed"] for r in runs] == [0, 1, 2, 3]
+    assert stub.max_in_flight == 3  # four trajectories at once, never more than the limit in flight
+    calls = sum(e.type == "model_call" for r in runs for e in read_events(run_dir / r))
+    assert calls == stub.answered
