@@ -25,13 +25,22 @@ def reply_for(request: dict) -> str:
     if schema.get("name") == "verdict":
         return json.dumps({"justification": "stub", "quotes": [], "score": 4})
     if schema:
-        return json.dumps({"answer": schema["schema"]["properties"]["answer"]["enum"][0]})
+        return json.dumps(filled(schema["schema"]))
     return PLAIN_REPLY
 
 
-def filled(schema: dict) -> dict:
-    return {name: "stub" if prop.get("type") == "string" else prop.get("minimum", 1)
-            for name, prop in schema.get("properties", {}).items()}
+def filled(schema: dict):
+    """A value of the schema's shape: an enum's first value, the minimum, one item per array."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: filled(prop) for name, prop in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [filled(schema.get("items", {}))] * max(1, schema.get("minItems", 1))
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 1)
+    return True if kind == "boolean" else "stub"
 
 
 class OpenAIStub:
