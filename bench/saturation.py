@@ -40,7 +40,8 @@ SHORT = ["model=openai", "cache.enabled=false",
          "probes.core_values=null", "judge.spec_rubric=null", "probes.shutdown_behaviour=null"]
 
 
-def simulator_run(base_url: str, model: str, dialect: str, concurrency: int, folder: Path) -> tuple[float, list]:
+async def simulator_run(base_url: str, model: str, dialect: str, concurrency: int, folder: Path
+                        ) -> tuple[float, list]:
     overrides = [*SHORT, f"model.model={model}", f"model.dialect={dialect}", f"model.base_url={base_url}",
                  f"model.max_inflight={concurrency}",
                  f"runs.count={concurrency}", f"runs.parallel={concurrency}"]
@@ -49,7 +50,7 @@ def simulator_run(base_url: str, model: str, dialect: str, concurrency: int, fol
     prepared = prepare(cfg)
     planned = [(c, d, "fresh") for c, d in batch(cfg, folder)]
     started = time.perf_counter()
-    results = asyncio.run(execute_batch(prepared, planned))
+    results = await execute_batch(prepared, planned)
     wall = time.perf_counter() - started
     failed = [r for r in results if isinstance(r, BaseException)]
     assert not failed, failed[0]
@@ -80,6 +81,17 @@ async def plain_client(base_url: str, model: str, dialect: str, calls: list, con
     return time.perf_counter() - started, tokens
 
 
+async def measure(base_url: str, model: str, dialect: str, levels: list[int], folder: Path) -> list[tuple]:
+    """Per concurrency: (C, calls, simulator tokens/s, plain client tokens/s). One event loop for all:
+    the OpenAI client's connection pool belongs to the loop that made it."""
+    rows = []
+    for c in levels:
+        sim_wall, calls = await simulator_run(base_url, model, dialect, c, folder / f"c{c}")
+        plain_wall, plain_tokens = await plain_client(base_url, model, dialect, calls, c)
+        rows.append((c, len(calls), sum(e.completion_tokens or 0 for e in calls) / sim_wall, plain_tokens / plain_wall))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
@@ -96,12 +108,7 @@ def main() -> None:
                                "model", Path(tmp) / "server.log")
         try:
             server.wait_ready(KEY)
-            rows = []
-            for c in args.concurrency:
-                sim_wall, calls = simulator_run(server.base_url, model, dialect, c, Path(tmp) / f"c{c}")
-                sim_tokens = sum(e.completion_tokens or 0 for e in calls)
-                plain_wall, plain_tokens = asyncio.run(plain_client(server.base_url, model, dialect, calls, c))
-                rows.append((c, len(calls), sim_tokens / sim_wall, plain_tokens / plain_wall))
+            rows = asyncio.run(measure(server.base_url, model, dialect, args.concurrency, Path(tmp)))
         finally:
             server.stop()
     print(f"{'vllm serve ' + model if args.vllm else 'llama.cpp server (SmolLM2-135M, 1 thread)'}: "
