@@ -209,7 +209,12 @@ class Backend:
             try:
                 async with self._slots:
                     started = time.perf_counter()
-                    message = await self.model.ainvoke(messages, **params)
+                    try:
+                        message = await self.model.ainvoke(messages, **params)
+                    except Exception as err:
+                        message = _cut_short(err)  # a structured reply cut by max_tokens is an answer, not a fault
+                        if message is None:
+                            raise
                     latency = time.perf_counter() - started
                 break
             except Exception as err:
@@ -235,6 +240,19 @@ class Backend:
         if retry_after and retry_after.replace(".", "", 1).isdigit():
             return min(float(retry_after), self.max_backoff_s)
         return min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def _cut_short(err: BaseException) -> AIMessage | None:
+    """The reply inside the OpenAI client's LengthFinishReasonError (structured output that reached
+    max_tokens), as a message, so that it is recorded as given and judged invalid by its parser."""
+    from openai import LengthFinishReasonError
+
+    if not isinstance(err, LengthFinishReasonError):
+        return None
+    usage = err.completion.usage
+    return AIMessage(content=err.completion.choices[0].message.content or "", usage_metadata={
+        "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens} if usage else None)
 
 
 def check_reachable(backend: Backend, option: str) -> None:

@@ -3,8 +3,9 @@ list, answering constrained requests validly, refusing any key but the expected 
 injecting faults on request: `faults` is consumed one per chat request, each an HTTP status
 to answer with (429 comes with Retry-After: 0), "reset" (drop the connection unanswered),
 "truncated" (a 200 whose JSON body is cut short), "empty" (a completion with no text),
-"slow" (answer after `slow_s` seconds) or "bad_tool_call" (a tool call whose arguments are not
-JSON). With `fault_rate`, a request that `faults` does not script gets one of `random_faults` with
+"slow" (answer after `slow_s` seconds), "bad_tool_call" (a tool call whose arguments are not
+JSON) or "length" (the next structured reply cut short by max_tokens: finish_reason "length").
+With `fault_rate`, a request that `faults` does not script gets one of `random_faults` with
 that probability (seeded). `delay_s` is every answer's service time. A request offering tools gets
 a call of the tool named `call_tool`, if offered. It counts what it did: `injected` faults,
 `answered` completions (200s) and the most requests it held at once (`max_in_flight`)."""
@@ -57,8 +58,8 @@ class OpenAIStub:
         self.in_flight = self.max_in_flight = 0
         rng = random.Random(seed)
 
-        def next_fault() -> int | str | None:
-            if self.faults:
+        def next_fault(request: dict) -> int | str | None:
+            if self.faults and not (self.faults[0] == "length" and not request.get("response_format")):
                 return self.faults.pop(0)
             return rng.choice(random_faults) if fault_rate and rng.random() < fault_rate else None
         stub = self
@@ -92,7 +93,7 @@ class OpenAIStub:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with stub.lock:
                     stub.requests.append(request)
-                    fault = next_fault()
+                    fault = next_fault(request)
                     stub.injected += [fault] if fault is not None else []
                     stub.in_flight += 1
                     stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
@@ -122,7 +123,7 @@ class OpenAIStub:
                 if isinstance(fault, int):
                     self._send(fault, {"error": {"message": f"injected {fault}", "type": "server_error"}})
                     return
-                text = "" if fault == "empty" else reply_for(request)
+                text = "" if fault == "empty" else reply_for(request)[:5] if fault == "length" else reply_for(request)
                 message = {"role": "assistant", "content": text}
                 offered = [t["function"] for t in request.get("tools", []) if t["function"]["name"] == stub.call_tool]
                 if offered:
@@ -133,7 +134,8 @@ class OpenAIStub:
                     stub.answered += 1  # each answer should be one model_call event
                 self._send(200, {
                     "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": request["model"],
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "message": message,
+                                 "finish_reason": "length" if fault == "length" else "stop"}],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

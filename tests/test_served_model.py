@@ -143,3 +143,11 @@ def test_many_trajectories_in_one_process_share_one_limit_on_requests_in_flight(
     assert stub.max_in_flight == 3  # four trajectories at once, never more than the limit in flight
     calls = sum(e.type == "model_call" for r in runs for e in read_events(run_dir / r))
     assert calls == stub.answered
+
+
+def test_a_structured_reply_cut_by_max_tokens_is_recorded_as_given_and_the_run_goes_on(serve, tmp_path):
+    out, run_dir = run_served(tmp_path, serve(faults=["length"]))
+    assert out.returncode == 0, out.stderr
+    cut = [e for e in read_events(run_dir) if e.type == "model_call" and "response_format" in e.params
+           and len(e.output) == 5]
+    assert len(cut) == 1 and not cut[0].output.endswith("}")
