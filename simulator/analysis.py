@@ -455,13 +455,17 @@ def _effect_lines(effects: list[Effect]) -> list[str]:
             lines.append(_effect_line(e))
         else:
             unclear[f"{e.persona}, {e.effect}"].append(e.measure)
-    tested = len(lines) + sum(map(len, unclear.values()))
-    if tested:  # with many intervals some exclude zero by chance: the reader must weigh the lines above
-        lines.append(f"note: {len(lines)} of {tested} effect intervals exclude zero; with no effect anywhere about "
-                     f"{(1 - CONFIDENCE) * tested:.1f} would by chance (95% intervals, no correction for "
-                     "multiple comparisons)")
-    return (lines + _grouped("no effect distinguishable from zero at this sample size:", unclear)
+    return (lines + _chance_note("effect", len(lines), len(lines) + sum(map(len, unclear.values())))
+            + _grouped("no effect distinguishable from zero at this sample size:", unclear)
             + _grouped("not estimable (why: the table's basis column):", unknown))
+
+
+def _chance_note(kind: str, hits: int, tested: int) -> list[str]:
+    """With many intervals some exclude zero by chance: the reader must weigh the lines above."""
+    if not tested:
+        return []
+    return [f"note: {hits} of {tested} {kind} intervals exclude zero; with no effect anywhere about "
+            f"{(1 - CONFIDENCE) * tested:.1f} would by chance (95% intervals, no correction for multiple comparisons)"]
 
 
 def _coherence_lines(coherence: list[Coherence]) -> list[str]:
@@ -478,7 +482,8 @@ def _coherence_lines(coherence: list[Coherence]) -> list[str]:
                          f"{change.ci_high:+.2f}] ({c.seeds} seeds)")
         else:
             unclear[group].append(c.instrument)
-    return (lines + _grouped("no distinguishable change in agreement between seeds:", unclear)
+    return (lines + _chance_note("coherence-change", len(lines), len(lines) + sum(map(len, unclear.values())))
+            + _grouped("no distinguishable change in agreement between seeds:", unclear)
             + _grouped("coherence not estimable:", unknown))
 
 

@@ -110,11 +110,12 @@ class MemoryReader:
 
     def search(self, query: str) -> list[Recalled]:
         """The top-k memories by relevance to `query` (recency and importance in metadata)."""
-        if self._collection.count() == 0:
+        count = self._collection.count()
+        if count == 0:
             return []
         # Twice k, then ordered by (distance, id): the index breaks ties by insertion order, which a
         # resumed run (its store rebuilt) does not share, and the same query must recall the same.
-        found = self._collection.query(query_texts=[query], n_results=min(2 * self.top_k, self._collection.count()))
+        found = self._collection.query(query_texts=[query], n_results=min(2 * self.top_k, count))
         recalled = [
             Recalled(id=i, text=d, kind=m["kind"], stage=m["stage"], distance=float(dist))
             for i, d, m, dist in zip(found["ids"][0], found["documents"][0],

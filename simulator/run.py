@@ -36,9 +36,10 @@ from simulator.persona import PersonaCard, load_persona
 from simulator.state import RunContext
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
-# What a resumed run may set differently: whether it resumes, the cache, and how a model is
-# reached (a restarted server may listen elsewhere), never what the run computes.
-RESUME_MAY_CHANGE = {"resume", "cache"}
+# What a resumed run may set differently: whether it resumes, the cache, how many trajectories run
+# beside it (each depends only on its own seed), and how a model is reached (a restarted server
+# may listen elsewhere), never what the run computes.
+RESUME_MAY_CHANGE = {"resume", "cache", "runs"}
 CONNECTION = {"base_url", "api_key_env", "timeout_s", "max_inflight", "retries", "backoff_s", "max_backoff_s"}
 
 
@@ -95,7 +96,8 @@ def stage_models(prepared: Prepared) -> dict[int, Backend]:
 
 async def execute(prepared: Prepared, run_dir: Path, resume: bool = False) -> Summary:
     """Run the graph to the end, logging every step; on failure the log says why. With `resume`,
-    continue the run in `run_dir` from its last checkpoint (see `reconcile`)."""
+    continue the run in `run_dir` from its last checkpoint: the log keeps the events the checkpoint
+    accounts for (`EventLog.resume`) and memory holds their writes (`Memory.restore`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = run_dir.name
     memory = Memory(run_dir, run_id, prepared.cfg.memory)

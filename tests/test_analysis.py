@@ -182,6 +182,11 @@ def test_seeds_that_scatter_at_the_final_stage_agree_less_there(coherence_sweep)
     assert any(line.startswith("seeds of scattered (control) agree less on endorsement") for line in analysis.summary)
 
 
+def test_the_summary_weighs_coherence_changes_against_chance(coherence_sweep):
+    lines = analyse(coherence_sweep, reps=REPS).summary
+    assert any(line.startswith("note: ") and "coherence-change intervals exclude zero" in line for line in lines)
+
+
 def test_coherence_with_one_seed_is_not_estimable(coherence_sweep):
     alone = next(c for c in analyse(coherence_sweep, reps=REPS).coherence if c.persona == "alone")
     assert alone.note == "not estimable (1 seed)" and alone.stage0 is None and alone.change is None

@@ -121,3 +121,7 @@ def test_a_completed_run_has_nothing_to_resume(reference):
 def test_resuming_under_another_config_is_refused_naming_the_key(reference):
     with pytest.raises(SimulatorError, match=r"seed: 0 -> 1"):
         resumable(reference, make_config(*SMALL, "resume=true", "seed=1"))
+
+
+def test_resuming_with_another_number_of_trajectories_beside_it_is_allowed(reference):
+    assert not resumable(reference, make_config(*SMALL, "resume=true", "runs.parallel=4"))
