@@ -25,7 +25,7 @@ from scipy import stats
 
 from simulator.errors import SimulatorError
 from simulator.log import RunFinished, RunStarted, read_events
-from simulator.metrics import SUMMARY_FILE, Summary, kind_of, observations, summarise
+from simulator.metrics import kind_of, load_summary, observations
 from simulator.sweep import read_index
 from simulator.tables import find_runs
 
@@ -177,7 +177,7 @@ def _profiles(run_dir: Path, events: list, final: int
               ) -> tuple[dict[str, Unit], set[str], dict[str, tuple[dict, dict]]]:
     """Each profile's D (final stage vs stage 0) where defined, and its values at both stages."""
     drift, values = {}, {}
-    found = _summary(run_dir, events).profiles
+    found = load_summary(run_dir, events).profiles
     for name, p in found.items():
         d = next((d.d for d in p.drift if d.stage == final and d.against == 0), None)
         if d is not None:
@@ -186,20 +186,6 @@ def _profiles(run_dir: Path, events: list, final: int
         if 0 in stages and final in stages:
             values[name] = (stages[0], stages[final])
     return drift, {PROFILE + name for name in found}, values
-
-
-def _summary(run_dir: Path, events: list) -> Summary:
-    """The summary file when it describes the finished run (it is rewritten as a run goes), else
-    recomputed from the log (the same numbers: the summary is a pure function of it)."""
-    path = run_dir / SUMMARY_FILE
-    if path.is_file():
-        try:
-            written = Summary.model_validate_json(path.read_text(encoding="utf-8"))
-            if written.status == "completed":
-                return written
-        except ValueError:
-            pass
-    return summarise(events)
 
 
 # --- Effects --------------------------------------------------------------------------------------

@@ -21,14 +21,16 @@ from omegaconf.errors import OmegaConfBaseException
 from simulator.analysis import analyse, format_analysis
 from simulator.config import PROJECT_ROOT, register_configs
 from simulator.errors import SimulatorError
-from simulator.log import EVENTS_FILE, read_events
-from simulator.metrics import Summary, format_table, summarise
-from simulator.rescore import VERDICTS_DIR, rescore, with_verdict_set
+from simulator.log import EVENTS_FILE
+from simulator.metrics import Summary, format_table
+from simulator.rescore import VERDICTS_DIR, rescore
 from simulator.run import batch, execute_batch, prepare, start_mode
 from simulator.server import describe_exit, serving
 from simulator.sweep import Outcome
 from simulator.tables import export as export_tables
 from simulator.tables import find_runs, run_row
+from simulator.terminal import emit, show_parts
+from simulator.views import read_run
 
 register_configs()
 HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task function runs
@@ -98,6 +100,8 @@ def trajectories(argv: list[str] | None = None) -> None:
     show = commands.add_parser("show", help="the per-stage table of a run, recomputed from its log")
     show.add_argument("run_dir", type=Path)
     show.add_argument("--verdicts", metavar="NAME", help="use the verdict set NAME (see rescore)")
+    show.add_argument("--stage", type=int, metavar="K", help="only stage K")
+    show.add_argument("--json", action="store_true", help="the whole view (figures, transcript, notes) as JSON")
     listing = commands.add_parser("list", help="one line per run under a folder")
     listing.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
     listing.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
@@ -132,15 +136,22 @@ def trajectories(argv: list[str] | None = None) -> None:
         if args.command == "rescore":
             summary, calls = rescore(args.run_dir, args.overrides, args.name)
             print(f"verdict set {args.run_dir / VERDICTS_DIR / args.name}: {calls} judge model calls\n")
-        else:
-            events = read_events(args.run_dir)
-            if args.verdicts:
-                events = with_verdict_set(events, read_events(args.run_dir / VERDICTS_DIR / args.verdicts))
-            summary = summarise(events)
+            print(f"run {summary.run_id}  persona {summary.persona}  status {summary.status}\n")
+            return print(format_table(summary))
+        show_run(args.run_dir, args.stage, args.verdicts, args.json)
     except (SimulatorError, OmegaConfBaseException) as err:
         sys.exit(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
-    print(f"run {summary.run_id}  persona {summary.persona}  status {summary.status}\n")
-    print(format_table(summary))
+
+
+def show_run(run_dir: Path, stage: int | None, verdict_set: str | None, as_json: bool) -> None:
+    view = read_run(run_dir, verdict_set)
+    for warning in view.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if stage is not None:
+        view = view.at_stage(stage)
+    if as_json:
+        return print(view.model_dump_json(indent=1))
+    emit(show_parts(view))
 
 
 def analyse_sweep(sweep_dir: Path, reps: int, seed: int, as_json: bool) -> None:

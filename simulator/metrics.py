@@ -350,6 +350,20 @@ def value_analysis(events: list, cfg: StatsConfig, config: dict
     return derived, {name: p for name, p in found.items() if p is not None}
 
 
+def load_summary(run_dir: Path, events: list) -> Summary:
+    """The summary file when it describes the finished run (it is rewritten as a run goes), else
+    recomputed from the log (the same numbers: the summary is a pure function of it)."""
+    path = run_dir / SUMMARY_FILE
+    if path.is_file():
+        try:
+            written = Summary.model_validate_json(path.read_text(encoding="utf-8"))
+            if written.status == "completed":
+                return written
+        except ValueError:
+            pass
+    return summarise(events)
+
+
 def write_summary(run_dir: Path) -> Summary:
     summary = summarise(read_events(run_dir))
     (run_dir / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -359,20 +373,33 @@ def write_summary(run_dir: Path) -> Summary:
 def format_table(summary: Summary) -> str:
     """One row per figure, one column per stage: value [95% interval] n (and invalid); then
     each figure's stability verdict and its reason."""
+    header, rows = figure_rows(summary)
+    return "\n".join([aligned(header, rows), *table_notes(summary)])
+
+
+def figure_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
+    """One row per figure, one column per stage, and the figure's stability verdict."""
     names = sorted({name for s in summary.stages for name in s.figures})
     header = ["figure"] + [f"stage {s.stage}" for s in summary.stages] + ["verdict"]
-    rows = [[name] + [_cell(s.figures.get(name)) for s in summary.stages]
-            + [summary.stability[name].verdict if name in summary.stability else "-"] for name in names]
+    return header, [[name] + [cell(s.figures.get(name)) for s in summary.stages]
+                    + [summary.stability[name].verdict if name in summary.stability else "-"] for name in names]
+
+
+def aligned(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + rows]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + rows)
+
+
+def table_notes(summary: Summary) -> list[str]:
+    """What the table's cells mean, tools per stage, each verdict's reason, profiles and readings."""
+    names = sorted({name for s in summary.stages for name in s.figures})
     legend = [f"{name}: {next(s.figures[name] for s in summary.stages if name in s.figures).meaning}"
               for name in names]
     reasons = [f"{name}: {st.verdict}: {st.reason}" for name, st in summary.stability.items()]
     tools = [f"  stage {s.stage}: available {', '.join(s.tools_available) or 'none'}; used "
              + (", ".join(f"{name} x{n}" for name, n in s.tools_used.items()) or "none") for s in summary.stages]
-    return "\n".join(lines + ["", "cells: value [95% interval] n=valid (+invalid); " + summary.pooling,
-                              *legend, "", "tools per stage:", *tools, "", "verdicts:", *reasons,
-                              *_profile_lines(summary), *_reading_lines(summary)])
+    return ["", "cells: value [95% interval] n=valid (+invalid); " + summary.pooling, *legend, "",
+            "tools per stage:", *tools, "", "verdicts:", *reasons, *_profile_lines(summary), *_reading_lines(summary)]
 
 
 def _profile_lines(summary: Summary) -> list[str]:
@@ -400,7 +427,7 @@ def _reading_lines(summary: Summary) -> list[str]:
     return lines + [f"  {reading}: {', '.join(names) or 'not measured'}" for reading, names in summary.readings.items()]
 
 
-def _cell(fig: Figure | None) -> str:
+def cell(fig: Figure | None) -> str:
     if fig is None:
         return "-"
     invalid = f" (+{fig.invalid} invalid)" if fig.invalid else ""

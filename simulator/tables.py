@@ -56,10 +56,15 @@ def run_row(run_dir: Path) -> dict:
         for figure in [*written["stability"].values(), *written.get("profiles", {}).values()]:
             verdicts[figure["verdict"]] = verdicts.get(figure["verdict"], 0) + 1
     return {"run": str(run_dir), "persona": start.persona, "schedule": config["schedule"]["name"],
-            "model": config["model"].get("model") or config["model"].get("model_name"),
+            "model": model_name(config),
             "seed": config["seed"], "stages": config["schedule"]["stages"], "status": status,
             "drifted": verdicts.get("drifted", 0), "stable": verdicts.get("stable", 0),
             "indeterminate": verdicts.get("indeterminate", 0), "started": start.time.strftime("%Y-%m-%d %H:%M")}
+
+
+def model_name(config: dict) -> str:
+    """The model a run's persona used: a served model's name, or the embedded model's file."""
+    return config["model"].get("model") or config["model"].get("model_name")
 
 
 def config_columns(config: dict) -> dict:
