@@ -30,6 +30,8 @@ from simulator.sweep import Outcome
 from simulator.tables import export as export_tables
 from simulator.tables import find_runs, run_row
 from simulator.terminal import emit, show_parts
+from simulator.viewer.live import make_server
+from simulator.viewer.report import write_report
 from simulator.views import read_run
 
 register_configs()
@@ -112,6 +114,13 @@ def trajectories(argv: list[str] | None = None) -> None:
     export.add_argument("run_dirs", type=Path, nargs="+")
     export.add_argument("--to", choices=["csv", "parquet"], default="csv")
     export.add_argument("-o", "--out", type=Path, default=Path("export"), help="folder to write into")
+    report = commands.add_parser("report", help="a self-contained HTML report (and its charts as PNG files)")
+    report.add_argument("run_dirs", type=Path, nargs="+")
+    report.add_argument("-o", "--out", type=Path, default=Path("report.html"), help="the HTML file to write")
+    live = commands.add_parser("serve", help="the viewer over a live folder of runs, refreshing as they go")
+    live.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
+    live.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    live.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     again = commands.add_parser("rescore", help="judge a run's answers again, into a separate verdict set")
     again.add_argument("run_dir", type=Path)
     again.add_argument("overrides", nargs="*", help="judge overrides, e.g. judge=openai judge.model.model=NAME")
@@ -126,6 +135,10 @@ def trajectories(argv: list[str] | None = None) -> None:
         return analyse_sweep(args.sweep_dir, args.reps, args.seed, args.json)
     if args.command == "list":
         return list_runs(args.runs_dir, args.filter, args.sort, args.json)
+    if args.command == "serve":
+        return serve_runs(args.runs_dir, args.host, args.port)
+    if args.command == "report":
+        return report_runs(args.run_dirs, args.out)
     if args.command == "export":
         for path in export_tables(args.run_dirs, args.to, args.out):
             print(path)
@@ -152,6 +165,28 @@ def show_run(run_dir: Path, stage: int | None, verdict_set: str | None, as_json:
     if as_json:
         return print(view.model_dump_json(indent=1))
     emit(show_parts(view))
+
+
+def report_runs(run_dirs: list[Path], out: Path) -> None:
+    try:
+        written = write_report(run_dirs, out)
+    except SimulatorError as err:
+        sys.exit(str(err))
+    print(f"report: {written[0]}\ncharts ({len(written) - 1} PNG files): {written[0].with_name(out.stem + '_figures')}")
+
+
+def serve_runs(root: Path, host: str, port: int) -> None:
+    try:
+        server = make_server(root, host, port)
+    except (SimulatorError, OSError) as err:
+        sys.exit(str(err) if isinstance(err, SimulatorError) else f"error: serve on {host}:{port}: {err}")
+    print(f"serving {root} at http://{host}:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def analyse_sweep(sweep_dir: Path, reps: int, seed: int, as_json: bool) -> None:

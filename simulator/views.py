@@ -103,11 +103,15 @@ class RunView(BaseModel):
     notes: list[NotesChange]
     stance: list[Stance]
 
+    def stages(self) -> list[int]:
+        """The stages it measured or logged anything at."""
+        return sorted({s.stage for s in self.summary.stages} | {e.stage for e in self.entries if e.stage is not None})
+
     def at_stage(self, stage: int) -> RunView:
         """The same view narrowed to one stage (the stability verdicts still compare with stage 0)."""
-        if stage not in {s.stage for s in self.summary.stages} | {e.stage for e in self.entries}:
+        if stage not in self.stages():
             raise SimulatorError(f"--stage {stage}", "", f"the run has no stage {stage}",
-                                 f"give one of {sorted({s.stage for s in self.summary.stages})}")
+                                 f"give one of {self.stages()}")
         profiles = {name: p.model_copy(update={"stages": [st for st in p.stages if st.stage == stage],
                                                "drift": [d for d in p.drift if d.stage == stage]})
                     for name, p in self.summary.profiles.items()}
