@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from simulator.analysis import analyse, format_analysis
+from simulator.compare import compare, format_comparison
 from simulator.config import PROJECT_ROOT, register_configs
 from simulator.errors import SimulatorError
 from simulator.log import EVENTS_FILE
@@ -29,7 +30,7 @@ from simulator.server import describe_exit, serving
 from simulator.sweep import Outcome
 from simulator.tables import export as export_tables
 from simulator.tables import find_runs, run_row
-from simulator.terminal import emit, show_parts
+from simulator.terminal import Block, Table, emit, show_parts
 from simulator.viewer.live import make_server
 from simulator.viewer.report import write_report
 from simulator.views import read_run
@@ -110,6 +111,13 @@ def trajectories(argv: list[str] | None = None) -> None:
                          help="keep runs whose KEY (persona, schedule, model, seed, status) equals VALUE")
     listing.add_argument("--sort", default="started", help="column to sort by (default: started)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    side = commands.add_parser("compare", help="figures side by side across runs, or pooled by config key")
+    side.add_argument("paths", type=Path, nargs="+", help="run folders, or folders of runs (a sweep)")
+    side.add_argument("--by", action="append", default=[], metavar="KEY",
+                      help="group runs by a config key (schedule, persona, seed, model.model_name, ...); repeatable")
+    side.add_argument("--reps", type=int, default=1000, help="bootstrap resamples for pooled groups (default: 1000)")
+    side.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    side.add_argument("--json", action="store_true", help="the comparison as one JSON object")
     export = commands.add_parser("export", help="tidy tables (events, answers, figures) for pandas")
     export.add_argument("run_dirs", type=Path, nargs="+")
     export.add_argument("--to", choices=["csv", "parquet"], default="csv")
@@ -133,6 +141,8 @@ def trajectories(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "analyse":
         return analyse_sweep(args.sweep_dir, args.reps, args.seed, args.json)
+    if args.command == "compare":
+        return compare_runs(args.paths, args.by, args.reps, args.seed, args.json)
     if args.command == "list":
         return list_runs(args.runs_dir, args.filter, args.sort, args.json)
     if args.command == "serve":
@@ -187,6 +197,17 @@ def serve_runs(root: Path, host: str, port: int) -> None:
         pass
     finally:
         server.server_close()
+
+
+def compare_runs(paths: list[Path], by: list[str], reps: int, seed: int, as_json: bool) -> None:
+    try:
+        comparison = compare(paths, by, reps, seed)
+    except SimulatorError as err:
+        sys.exit(str(err))
+    if as_json:
+        return print(comparison.model_dump_json(indent=1))
+    header, rows, notes = format_comparison(comparison)
+    emit([Table("figures per group and stage" if by else "figures per run and stage", header, rows), Block("", notes)])
 
 
 def analyse_sweep(sweep_dir: Path, reps: int, seed: int, as_json: bool) -> None:

@@ -71,6 +71,9 @@ def handler(viewer: RunsViewer) -> type[BaseHTTPRequestHandler]:
                 return self._send(viewer.index(), "text/html")
             if path == "/stamp/":
                 return self._send(viewer.stamp(), "text/plain")
+            if path == "/favicon.ico":  # browsers ask; a 404 would be a console error
+                self.send_response(HTTPStatus.NO_CONTENT)
+                return self.end_headers()
             for prefix in ("/run/", "/stamp/"):
                 if path.startswith(prefix):
                     run_dir = viewer.run_dir(path[len(prefix):])
@@ -91,7 +94,10 @@ def handler(viewer: RunsViewer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the page reloaded or closed before its answer arrived
 
         def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
             pass  # polling every two seconds would flood the terminal
