@@ -7,7 +7,10 @@ PY := $(VENV)/bin/python
 # llama-cpp-python compiles from source (no wheel on PyPI); llava is not needed for chat.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: venv run test bench clean-venv
+# The viewer's tests drive Debian's Chromium (Playwright cannot download its own browser here).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: venv run test bench browser clean-venv
 
 venv: $(VENV)/.installed
 
@@ -22,7 +25,11 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(VENV)/bin/simulate
 
-test: venv
+browser:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: venv browser
 	$(PY) -m pytest
 
 bench: venv
