@@ -36,3 +36,4 @@ bench: venv
 	$(PY) -m bench.overhead
 	$(PY) -m bench.main_run
 	$(PY) -m bench.sweep_parallel
+	$(PY) -m bench.viewer

@@ -20,12 +20,11 @@ from pydantic import BaseModel, ValidationError
 
 from simulator.config import RunConfig, SamplingConfig, resolve_path
 from simulator.errors import SimulatorError
-from simulator.log import ProbeAnswer, StatedValue, ValueComparison, ValuesVerdict, Verdict
-from simulator.probes.core_values import NAME as CORE_VALUES
+from simulator.log import CORE_VALUES, SPEC_ADHERENCE, ProbeAnswer, StatedValue, ValueComparison, ValuesVerdict, Verdict
 from simulator.state import RunContext, derive_seed
 
 T = TypeVar("T")
-SPEC = "spec_adherence"  # the instrument name of spec-adherence verdicts
+SPEC = SPEC_ADHERENCE  # the instrument name of spec-adherence verdicts
 SCALE = (1, 2, 3, 4, 5)
 JUSTIFICATION_CHARS, QUOTES, QUOTE_CHARS = 120, 2, 60
 # Every token is at least one character, so a verdict of at most this many characters always

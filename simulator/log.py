@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 LOG_VERSION = 3
 EVENTS_FILE = "events.jsonl"
 ROLLED_BACK_FILE = "events.rolled_back.jsonl"  # events written after the checkpoint a run resumed from
+VERDICTS_DIR = "verdicts"  # <run>/verdicts/<name>/events.jsonl: a run's answers judged again (`rescore`)
+# Instrument names readers of the log single out (the probes and judges that write them import these).
+SPEC_ADHERENCE = "spec_adherence"
+CORE_VALUES = "core_values"
 
 
 class _Event(BaseModel):
@@ -336,14 +341,24 @@ class EventLog:
         self._file.close()
 
 
-def read_events(path: Path) -> list[Event]:
-    """Every complete event in a log; a cut last line (a crash mid-write) is skipped with a warning."""
+# The type of an event, and a model call's purpose, read off the start of its line without parsing
+# it. Written by `emit` in field order; `stage` (an int or null) right before `type` means no
+# free text (a run id) can fake it. A line it does not match is parsed in full.
+_PREFIX = re.compile(r'"stage":\s?(?:null|-?\d+),\s?"type":\s?"(\w+)"(?:,\s?"role":\s?"\w+",\s?"purpose":\s?"(\w+)")?')
+
+
+def read_events(path: Path, skip: frozenset[str] = frozenset()) -> list[Event]:
+    """Every complete event in a log; a cut last line (a crash mid-write) is skipped with a warning.
+    `skip` names event types (`model_call`) or model-call purposes (`model_call/probe`) a reader
+    does not need: they are left unparsed, which is most of the time on big logs."""
     path = Path(path)
     if path.is_dir():
         path = path / EVENTS_FILE
     lines = path.read_text(encoding="utf-8").splitlines()
     events = []
     for number, line in enumerate(lines, start=1):
+        if skip and _skipped(line, skip) and number < len(lines):
+            continue
         try:
             events.append(EVENT_ADAPTER.validate_json(line))
         except ValueError as err:
@@ -352,6 +367,19 @@ def read_events(path: Path) -> list[Event]:
                 break
             raise ValueError(f"{path}: line {number} is not a valid event: {err}") from None
     return events
+
+
+def _skipped(line: str, skip: frozenset[str]) -> bool:
+    found = _PREFIX.search(line, 0, 200)
+    return found is not None and (found[1] in skip or f"{found[1]}/{found[2]}" in skip)
+
+
+def with_verdict_set(run_events: list, set_events: list) -> list:
+    """The run's events (its start and finish included) with its verdicts and judge calls
+    replaced by a verdict set's (see `rescore`)."""
+    kept = [e for e in run_events
+            if not isinstance(e, (Verdict, ValuesVerdict)) and not (isinstance(e, ModelCall) and e.role == "judge")]
+    return kept + [e for e in set_events if not isinstance(e, (RunStarted, RunFinished))]
 
 
 def events_frame(path: Path):

@@ -20,9 +20,10 @@ from simulator import profiles
 from simulator.config import StatsConfig
 from simulator.errors import SimulatorError
 from simulator.figures import Figure, Z, difference, mean_interval, rate_interval, split_key
-from simulator.judges import SPEC
 from simulator.log import (
+    CORE_VALUES,
     LOG_VERSION,
+    SPEC_ADHERENCE,
     BehaviourEpisode,
     ChoiceAnswer,
     EndorsementAnswer,
@@ -36,7 +37,6 @@ from simulator.log import (
     Verdict,
     read_events,
 )
-from simulator.probes.core_values import NAME as CORE_VALUES
 from simulator.profiles import Profile, slug
 from simulator.tools import TOOLS
 
@@ -227,7 +227,7 @@ def observations(events: list) -> tuple[dict[int, dict[str, list[Observation]]],
 
     for e in events:
         if isinstance(e, (ProbeAnswer, EpisodeResult)) and spec(e):
-            unjudged(e.stage, e.answer_id if isinstance(e, ProbeAnswer) else e.episode_id, SPEC)
+            unjudged(e.stage, e.answer_id if isinstance(e, ProbeAnswer) else e.episode_id, SPEC_ADHERENCE)
         if isinstance(e, ProbeAnswer):
             if e.instrument != CORE_VALUES:
                 unjudged(e.stage, e.answer_id, e.instrument)

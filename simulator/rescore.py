@@ -29,21 +29,19 @@ from simulator.errors import SimulatorError
 from simulator.judges import Target, judge_stage
 from simulator.log import (
     EVENTS_FILE,
+    VERDICTS_DIR,
     EpisodeResult,
     EventLog,
     ModelCall,
     ProbeAnswer,
     RunFinished,
     RunStarted,
-    ValuesVerdict,
-    Verdict,
     read_events,
+    with_verdict_set,
 )
 from simulator.metrics import SUMMARY_FILE, Summary, summarise
 from simulator.persona import PersonaCard
 from simulator.state import RunContext, call_key
-
-VERDICTS_DIR = "verdicts"
 
 
 def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
@@ -73,14 +71,6 @@ def seed_cache(cache: ModelCallCache, run_dir: Path, judge: Backend) -> None:
             if isinstance(e, ModelCall) and e.role == "judge" and e.model == judge.name:
                 cache.put(call_key(judge, e.messages, e.params),
                           Reply(e.output, e.prompt_tokens, e.completion_tokens, e.latency_s, e.tool_calls))
-
-
-def with_verdict_set(run_events: list, set_events: list) -> list:
-    """The run's events (its start and finish included) with its verdicts and judge calls
-    replaced by a verdict set's."""
-    kept = [e for e in run_events
-            if not isinstance(e, (Verdict, ValuesVerdict)) and not (isinstance(e, ModelCall) and e.role == "judge")]
-    return kept + [e for e in set_events if not isinstance(e, (RunStarted, RunFinished))]
 
 
 async def judge_run(ctx: RunContext, run_events: list) -> None:

@@ -24,6 +24,7 @@ from simulator.log import (
     read_events,
 )
 from simulator.metrics import SUMMARY_FILE, summarise
+from simulator.views import model_name
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -60,11 +61,6 @@ def run_row(run_dir: Path) -> dict:
             "seed": config["seed"], "stages": config["schedule"]["stages"], "status": status,
             "drifted": verdicts.get("drifted", 0), "stable": verdicts.get("stable", 0),
             "indeterminate": verdicts.get("indeterminate", 0), "started": start.time.strftime("%Y-%m-%d %H:%M")}
-
-
-def model_name(config: dict) -> str:
-    """The model a run's persona used: a served model's name, or the embedded model's file."""
-    return config["model"].get("model") or config["model"].get("model_name")
 
 
 def config_columns(config: dict) -> dict:

@@ -12,8 +12,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from simulator.metrics import aligned, cell, figure_rows, table_notes
-from simulator.tables import model_name
-from simulator.views import Entry, RunView
+from simulator.views import Entry, RunView, model_name
 
 STYLES = {"drifted": "bold red", "stable": "green", "indeterminate": "yellow", "resisted": "red",
           "complied": "green", "completed": "green", "failed": "bold red", "running": "yellow"}

@@ -16,12 +16,14 @@ import ast
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel, Field, ValidationError
 
-from simulator.memory import MemoryReader
 from simulator.workspace import Workspace
+
+if TYPE_CHECKING:  # only a type here; importing memory would load chromadb for every reader of TOOLS
+    from simulator.memory import MemoryReader
 
 
 class NoArgs(BaseModel):

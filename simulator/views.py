@@ -21,6 +21,7 @@ from simulator.errors import SimulatorError
 from simulator.figures import Figure, rate_interval
 from simulator.log import (
     EVENTS_FILE,
+    VERDICTS_DIR,
     BehaviourEpisode,
     ChoiceAnswer,
     EndorsementAnswer,
@@ -42,12 +43,13 @@ from simulator.log import (
     ValuesVerdict,
     Verdict,
     read_events,
+    with_verdict_set,
 )
 from simulator.metrics import Summary, load_summary, summarise
-from simulator.rescore import VERDICTS_DIR, with_verdict_set
 
-# Calls whose prompt and reply the transcript already shows as an answer or a verdict event.
-SHOWN_ELSEWHERE = {"probe", "judge"}
+# Calls whose prompt and reply the transcript already shows as an answer or a verdict event: left
+# unparsed (on a big run they are most of the log).
+SHOWN_ELSEWHERE = frozenset({"model_call/probe", "model_call/judge"})
 
 
 class Citation(BaseModel):
@@ -123,16 +125,23 @@ class RunView(BaseModel):
             "stance": [s for s in self.stance if s.stage == stage]})
 
 
-def read_run(run_dir: Path, verdict_set: str | None = None) -> RunView:
-    """The view of a run; with verdict_set, its answers judged by that set (see `rescore`)."""
+def model_name(config: dict) -> str:
+    """The model a run's persona used: a served model's name, or the embedded model's file."""
+    return config["model"].get("model") or config["model"].get("model_name")
+
+
+def read_run(run_dir: Path, verdict_set: str | None = None, model_calls: bool = True) -> RunView:
+    """The view of a run; with verdict_set, its answers judged by that set (see `rescore`);
+    without model_calls, a transcript without the persona's model calls (faster on big logs)."""
     run_dir = Path(run_dir)
     if not (run_dir / EVENTS_FILE).is_file():
         raise SimulatorError(str(run_dir), "", f"no {EVENTS_FILE} here", "give a run folder (runs/...)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        events = read_events(run_dir)
+        skip = SHOWN_ELSEWHERE if model_calls else frozenset({"model_call"})
+        events = read_events(run_dir, skip)
         if verdict_set:
-            events = with_verdict_set(events, read_events(run_dir / VERDICTS_DIR / verdict_set))
+            events = with_verdict_set(events, read_events(run_dir / VERDICTS_DIR / verdict_set, skip))
     start = next((e for e in events if isinstance(e, RunStarted)), None)
     if start is None:
         raise SimulatorError(str(run_dir / EVENTS_FILE), "run_started", "missing: no complete run start",
@@ -151,7 +160,7 @@ def transcript(events: list) -> list[Entry]:
     entries: list[Entry] = []
     by_ref: dict[str, Entry] = {}
     for e in events:
-        if isinstance(e, ModelCall) and e.purpose in SHOWN_ELSEWHERE:
+        if isinstance(e, ModelCall) and f"{e.type}/{e.purpose}" in SHOWN_ELSEWHERE:
             continue
         entry = _entry(e)
         if isinstance(e, (Verdict, ValuesVerdict)):

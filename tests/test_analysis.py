@@ -14,10 +14,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from simulator.analysis import CELLS, Analysis, analyse
-from simulator.cli import trajectories
 from simulator.log import ChoiceAnswer, EndorsementAnswer, EventLog, RunFinished, RunStarted
 from simulator.metrics import write_summary
 from simulator.sweep import INDEX_FILE, append_line
+from simulator.trajectories import main as trajectories
 from tests.conftest import NO_VALUES, make_config
 
 REPS = 200

@@ -18,9 +18,9 @@ from simulator.backends import Backend, ReplayChatModel, Reply, build_backend
 from simulator.cache import CACHE_FILE, ModelCallCache
 from simulator.config import SamplingConfig
 from simulator.errors import SimulatorError
-from simulator.log import EventLog, read_events
+from simulator.log import VERDICTS_DIR, EventLog, read_events
 from simulator.metrics import SUMMARY_FILE
-from simulator.rescore import VERDICTS_DIR, rescore
+from simulator.rescore import rescore
 from simulator.run import execute, prepare
 from simulator.state import RunContext
 from tests.conftest import SMALL, make_config

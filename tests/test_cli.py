@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import trajectories
 from simulator.log import read_events
 from simulator.metrics import summarise
+from simulator.trajectories import main as trajectories
 
 SIMULATE = Path(sys.executable).parent / "simulate"
 TRAJECTORIES = Path(sys.executable).parent / "trajectories"

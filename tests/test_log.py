@@ -66,3 +66,11 @@ def test_dataframe_has_one_row_per_event_with_flattened_fields(small_run):
     frame = events_frame(small_run)
     assert len(frame) == len(read_events(small_run))
     assert {"seq", "type", "stage", "score", "answer_id"} <= set(frame.columns)
+
+
+def test_a_reader_can_leave_event_types_and_call_purposes_unparsed(small_run):
+    everything = read_events(small_run)
+    fewer = read_events(small_run, skip=frozenset({"memory_read", "model_call/probe"}))
+    kept = [e for e in everything if e.type != "memory_read" and getattr(e, "purpose", None) != "probe"]
+    assert [e.seq for e in fewer] == [e.seq for e in kept] and len(fewer) < len(everything)
+    assert any(e.type == "model_call" for e in fewer), "other purposes are still read"

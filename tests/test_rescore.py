@@ -7,11 +7,11 @@ import json
 import pytest
 
 from simulator.backends import Backend
-from simulator.cli import trajectories
 from simulator.errors import SimulatorError
-from simulator.log import read_events
+from simulator.log import VERDICTS_DIR, read_events
 from simulator.metrics import SUMMARY_FILE, summarise
-from simulator.rescore import VERDICTS_DIR, rescore
+from simulator.rescore import rescore
+from simulator.trajectories import main as trajectories
 from tests.conftest import SMALL, run_scripted
 from tests.scripted_model import ScriptedChatModel
 

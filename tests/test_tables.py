@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from simulator.cli import trajectories
 from simulator.log import read_events
+from simulator.trajectories import main as trajectories
 from tests.conftest import SMALL_VALUES, run_scripted
 
 

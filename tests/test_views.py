@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.cli import trajectories
 from simulator.log import EVENTS_FILE, read_events
 from simulator.terminal import Block, Table, emit
+from simulator.trajectories import main as trajectories
 from simulator.views import read_run
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from simulator.log import ProbeAnswer
+from simulator.log import CORE_VALUES, ProbeAnswer
 from simulator.prompts import persona_messages
 from simulator.state import RunContext, derive_seed
 
-NAME = "core_values"
+NAME = CORE_VALUES
 
 
 async def administer_core_values(ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:

@@ -12,10 +12,9 @@ from pathlib import Path
 from string import Template
 
 from simulator.metrics import cell, figure_rows, table_notes
-from simulator.tables import model_name
 from simulator.terminal import STANCE_HEADER
 from simulator.viewer.charts import Chart, charts
-from simulator.views import RunView, read_run
+from simulator.views import RunView, model_name, read_run
 
 
 def write_report(run_dirs: list[Path], out: Path) -> list[Path]:
