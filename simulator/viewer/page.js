@@ -6,6 +6,7 @@ const PAGE = 300; // entries rendered at a time: a stage may hold tens of thousa
 const FILTERS = {
   "all events": () => true,
   "answers and verdicts": (e) => e.ref !== null || e.type === "verdict" || e.type === "values_verdict",
+  "verdicts": (e) => e.type === "verdict" || e.type === "values_verdict",
   "tool calls and episodes": (e) => ["tool_call", "episode_result", "behaviour_episode"].includes(e.type),
   "model calls": (e) => e.type === "model_call",
   "memory and self-notes": (e) => ["memory_write", "memory_read", "self_notes"].includes(e.type),
