@@ -172,6 +172,7 @@ class Backend:
     tool_mode: str = "choose_then_call"  # how it calls tools: native | choose_then_call
     dialect: str = "openai"  # openai | llama_cpp: a server that takes llama.cpp's spelling of requests
     kind: str = ""  # embedded | openai: the kind of config it was built from (what the cache keys on)
+    replicas: list[BaseChatModel] = field(default_factory=list)  # more copies of `model`, served elsewhere
 
     def __post_init__(self) -> None:
         if self.tool_mode not in TOOL_MODES:  # a typo must not fall back silently to the other mode
@@ -179,6 +180,15 @@ class Backend:
         if self.dialect not in DIALECTS:
             raise SimulatorError("model.dialect", "", f"is {self.dialect!r}", f"use one of {', '.join(DIALECTS)}")
         self._slots = asyncio.Semaphore(self.max_inflight)  # FIFO: keeps prefix-cache order
+        self._busy = [0] * (1 + len(self.replicas))  # requests in flight per copy of the model
+        self._turn = 0
+
+    def _pick(self) -> int:
+        """The copy with the fewest requests in flight; ties go round the copies in turn."""
+        n = len(self._busy)
+        chosen = min(range(n), key=lambda i: (self._busy[i], (i - self._turn) % n))
+        self._turn = (chosen + 1) % n
+        return chosen
 
     @property
     def name(self) -> str:
@@ -208,13 +218,17 @@ class Backend:
         for attempt in itertools.count(1):
             try:
                 async with self._slots:
+                    copy = self._pick()
+                    self._busy[copy] += 1
                     started = time.perf_counter()
                     try:
-                        message = await self.model.ainvoke(messages, **params)
+                        message = await [self.model, *self.replicas][copy].ainvoke(messages, **params)
                     except Exception as err:
                         message = _cut_short(err)  # a structured reply cut by max_tokens is an answer, not a fault
                         if message is None:
                             raise
+                    finally:
+                        self._busy[copy] -= 1
                     latency = time.perf_counter() - started
                 break
             except Exception as err:
@@ -262,27 +276,32 @@ def check_reachable(backend: Backend, option: str) -> None:
     from langchain_openai import ChatOpenAI
     from openai import APIConnectionError, APIStatusError, AuthenticationError, PermissionDeniedError
 
-    if not isinstance(backend.model, ChatOpenAI):
-        return
-    url = backend.model.openai_api_base
-    try:
-        backend.model.root_client.with_options(max_retries=0, timeout=10).models.list()
-    except (AuthenticationError, PermissionDeniedError) as err:
-        raise SimulatorError(f"{option}.api_key_env", "", f"the server at {url} refused the key "
-                             f"(HTTP {err.status_code})", "set that environment variable to a valid key") from None
-    except APIConnectionError:
-        raise SimulatorError(f"{option}.base_url={url}", "", "the endpoint is unreachable",
-                             "start the server (e.g. `vllm serve MODEL`) or correct the URL") from None
-    except APIStatusError:
-        pass  # it answers, but has no model list: not every compatible server offers one
+    copies = [(f"{option}.base_url", backend.model)] + [(f"{option}.replicas[{i}]", m)
+                                                         for i, m in enumerate(backend.replicas)]
+    for where, model in copies:
+        if not isinstance(model, ChatOpenAI):
+            return
+        url = model.openai_api_base
+        try:
+            model.root_client.with_options(max_retries=0, timeout=10).models.list()
+        except (AuthenticationError, PermissionDeniedError) as err:
+            raise SimulatorError(f"{option}.api_key_env", "", f"the server at {url} refused the key "
+                                 f"(HTTP {err.status_code})", "set that environment variable to a valid key") from None
+        except APIConnectionError:
+            raise SimulatorError(f"{where}={url}", "", "the endpoint is unreachable",
+                                 "start the server (e.g. `vllm serve MODEL`) or correct the URL") from None
+        except APIStatusError:
+            pass  # it answers, but has no model list: not every compatible server offers one
 
 
 def build_backend(model_cfg: Any) -> Backend:
     """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments. A
     partial config (a rung of a model ladder) gets its kind's defaults, as `model=` would."""
     kind, params, policy = _resolved(model_cfg)
+    replicas = params.pop("replicas", [])
     try:
-        return Backend(instantiate(params), kind=kind, **policy)
+        return Backend(instantiate(params), kind=kind, **policy,
+                       replicas=[instantiate({**params, "base_url": url}) for url in replicas])
     except InstantiationException as err:  # Hydra wraps what the constructor raised
         if isinstance(err.__cause__, SimulatorError):
             raise err.__cause__ from None
@@ -310,6 +329,7 @@ def replay_backend(model_cfg: Any) -> Backend:
     """The Backend a `model` config would build, with its name, kind and policy, but whose model is
     a stand-in: for a role replayed from the model-call cache, which loads and contacts nothing."""
     kind, params, policy = _resolved(model_cfg)
+    params.pop("replicas", None)  # where the model is served does not matter to a replay
     model = ReplayChatModel(model_name=params.get("model_name") or params["model"],
                             model_path=params.get("model_path"), openai_api_base=params.get("base_url"))
     return Backend(model, kind=kind, **policy)

@@ -62,6 +62,9 @@ class OpenAIModelConfig:
     _target_: str = "simulator.backends.openai_chat_model"
     model: str = MISSING
     base_url: str = "http://127.0.0.1:8000/v1"
+    # Data-parallel replicas of the same model (e.g. one `vllm serve` per GPU or node): each request
+    # goes to whichever of base_url and these has the fewest requests in flight.
+    replicas: list[str] = field(default_factory=list)
     api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never stored
     timeout_s: float = 120.0
     max_inflight: int = 32  # requests in flight at once; a vLLM server batches them

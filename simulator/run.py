@@ -40,7 +40,8 @@ CHECKPOINTS_FILE = "checkpoints.sqlite"
 # beside it (each depends only on its own seed), and how a model is reached (a restarted server
 # may listen elsewhere), never what the run computes.
 RESUME_MAY_CHANGE = {"resume", "cache", "runs"}
-CONNECTION = {"base_url", "api_key_env", "timeout_s", "max_inflight", "retries", "backoff_s", "max_backoff_s"}
+CONNECTION = {"base_url", "replicas", "api_key_env", "timeout_s", "max_inflight", "retries", "backoff_s",
+              "max_backoff_s"}
 
 
 @dataclass

@@ -151,3 +151,19 @@ def test_a_structured_reply_cut_by_max_tokens_is_recorded_as_given_and_the_run_g
     cut = [e for e in read_events(run_dir) if e.type == "model_call" and "response_format" in e.params
            and len(e.output) == 5]
     assert len(cut) == 1 and not cut[0].output.endswith("}")
+
+
+def test_requests_are_spread_over_data_parallel_replicas(serve, tmp_path):
+    first, second = serve(), serve()
+    out, run_dir = run_served(tmp_path, first, f"model.replicas=[{second.base_url}]", "model.max_inflight=4")
+    assert out.returncode == 0, out.stderr
+    calls = [e for e in read_events(run_dir) if e.type == "model_call"]
+    assert first.answered > 0 and second.answered > 0, "both replicas served requests"
+    assert first.answered + second.answered == len(calls), "each answer is one logged call, from either"
+    assert abs(first.answered - second.answered) <= len(calls) // 4, "spread about evenly"
+
+
+def test_an_unreachable_replica_is_named_in_a_clear_error(serve, tmp_path):
+    out, run_dir = run_served(tmp_path, serve(), "model.replicas=[http://127.0.0.1:9/v1]")
+    assert out.returncode != 0 and "model.replicas[0]=http://127.0.0.1:9/v1" in out.stderr
+    assert "unreachable" in out.stderr and "Traceback" not in out.stderr
