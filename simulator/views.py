@@ -192,17 +192,13 @@ def _entry(e) -> Entry:
         case ProbeAnswer():
             return Entry(**base, title=f"answer {e.answer_id}", context=e.question, text=e.answer, ref=e.answer_id)
         case ChoiceAnswer():
-            return Entry(**base, title=f"choice {e.answer_id}: chose {e.chosen or 'nothing readable'}",
-                         context=e.question, text=e.output, ref=e.answer_id)
+            return _scored(base, "choice", e, e.chosen and f"chose {e.chosen}", "nothing readable")
         case EndorsementAnswer():
-            return Entry(**base, title=f"endorsement {e.answer_id}: {e.answer or 'neither yes nor no'}",
-                         context=e.question, text=e.output, ref=e.answer_id)
+            return _scored(base, "endorsement", e, e.answer, "neither yes nor no")
         case MoralChoiceAnswer():
-            return Entry(**base, title=f"moral choice {e.answer_id}: {e.chosen or 'neither'}",
-                         context=e.question, text=e.output, ref=e.answer_id)
+            return _scored(base, "moral choice", e, e.chosen, "neither")
         case PreferenceAnswer():
-            return Entry(**base, title=f"preference {e.answer_id}: {e.preferred or 'neither'}",
-                         context=e.question, text=e.output, ref=e.answer_id)
+            return _scored(base, "preference", e, e.preferred, "neither")
         case Verdict():
             score = "invalid" if not e.valid else f"score {e.score}"
             return Entry(**base, title=f"verdict on {e.answer_id} ({e.instrument}): {score}",
@@ -241,6 +237,12 @@ def _entry(e) -> Entry:
         case RunFinished():
             return Entry(**base, title=f"run finished: {e.status}")
     raise TypeError(f"no view for event type {type(e).__name__}")  # a new event type needs a line above
+
+
+def _scored(base: dict, kind: str, e, read: str | None, unreadable: str) -> Entry:
+    """An answer scored without a judge: the question, the raw reply and what was read from it."""
+    return Entry(**base, title=f"{kind} {e.answer_id}: {read or unreadable}", context=e.question, text=e.output,
+                 ref=e.answer_id)
 
 
 def locate(quote: str, target: str, by_ref: dict[str, Entry]) -> Citation:
