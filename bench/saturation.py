@@ -114,7 +114,7 @@ def main() -> None:
     command = (
         [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", "{model}", "--served-model-name",
          "{model}", "--host", "127.0.0.1", "--port", "{port}", "--dtype", "bfloat16", "--enforce-eager",
-         "--max-model-len", "4096"] if args.vllm_python
+         "--max-model-len", "4096", "--gpu-memory-utilization", "0.5"] if args.vllm_python  # on CPU: RAM share
         else [] if args.vllm
         else [sys.executable, "-m", "llama_cpp.server", "--model", str(shipped_gguf()), "--model_alias", MODEL,
               "--host", "127.0.0.1", "--port", "{port}", "--n_ctx", "4096", "--n_threads", "1"])
