@@ -85,15 +85,19 @@ async def plain_client(urls: list[str], model: str, dialect: str, calls: list, c
 
 async def measure(urls: list[str], model: str, dialect: str, levels: list[int], per_slot: int,
                   replicas: list[int], folder: Path) -> list[tuple]:
-    """Per replica count and concurrency: (N, C, calls, simulator tokens/s, plain client tokens/s). One
+    """Per replica count and concurrency: (N, C, calls, simulator tokens/s, plain client tokens/s, and the
+    cores each used in this process, CPU seconds per wall second: on a machine the server shares, they
+    are taken from the server). One
     event loop for all: the OpenAI client's connection pool belongs to the loop that made it."""
     rows = []
     for n in replicas:
         for c in levels:
+            cpu = time.process_time()
             sim_wall, calls = await simulator_run(urls[:n], model, dialect, c, c * per_slot, folder / f"n{n}c{c}")
+            sim_cpu, cpu = time.process_time() - cpu, time.process_time()
             plain_wall, plain_tokens = await plain_client(urls[:n], model, dialect, calls, c)
             rows.append((n, c, len(calls), sum(e.completion_tokens or 0 for e in calls) / sim_wall,
-                         plain_tokens / plain_wall))
+                         plain_tokens / plain_wall, sim_cpu / sim_wall, (time.process_time() - cpu) / plain_wall))
     return rows
 
 
@@ -131,9 +135,11 @@ def main() -> None:
                 server.stop()
     print(f"{'vllm serve ' + model if args.vllm else 'llama.cpp server (SmolLM2-135M, 1 thread)'}: "
           f"completion tokens/s, the same requests for both; {args.per_slot} trajectories per slot")
-    print(f"{'servers':>7} {'C':>3} {'calls':>6} {'simulator':>10} {'plain client':>13} {'ratio':>6}")
-    for n, c, calls, sim, plain in rows:
-        print(f"{n:>7} {c:>3} {calls:>6} {sim:>10.1f} {plain:>13.1f} {sim / plain:>6.2f}")
+    print(f"{'servers':>7} {'C':>3} {'calls':>6} {'simulator':>10} {'plain client':>13} {'ratio':>6}"
+          f" {'client cores: simulator':>24} {'plain':>6}")
+    for n, c, calls, sim, plain, sim_cores, plain_cores in rows:
+        print(f"{n:>7} {c:>3} {calls:>6} {sim:>10.1f} {plain:>13.1f} {sim / plain:>6.2f}"
+              f" {sim_cores:>24.2f} {plain_cores:>6.2f}")
 
 
 if __name__ == "__main__":
