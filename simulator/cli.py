@@ -1,4 +1,4 @@
-"""Console scripts: `simulate` (the Hydra app) and `trajectories` (reads run folders)."""
+"""The `simulate` console script: the Hydra app that runs personas (`trajectories` reads their folders)."""
 
 from __future__ import annotations
 
