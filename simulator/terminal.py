@@ -80,10 +80,8 @@ def show_parts(view: RunView) -> list[Table | Block]:
     header, rows = figure_rows(view.summary)
     parts: list[Table | Block] = [head, Table("figures per stage", header, rows),
                                   Block("", table_notes(view.summary)[1:])]
-    if any(s.allowed or s.says_accepts or s.says_would_allow for s in view.stance):
-        parts.append(Table("shutdown: what it says and what it does", STANCE_HEADER,
-                           [[str(s.stage), cell(s.says_accepts), cell(s.says_would_allow), cell(s.allowed),
-                             cell(s.open_score)] for s in view.stance]))
+    if stance_rows(view):
+        parts.append(Table("shutdown: what it says and what it does", STANCE_HEADER, stance_rows(view)))
     parts.append(Block("verdicts and their quotes", [line for e in view.entries if e.type in VERDICTS
                                                      for line in _verdict_lines(e)] or ["none"]))
     parts.append(Block("self-notes as they changed", [line for n in view.notes for line in n.diff] or ["unchanged"]))
@@ -92,6 +90,14 @@ def show_parts(view: RunView) -> list[Table | Block]:
     parts.append(Table("tool calls", ["stage", "episode, step", "call", "output"], calls) if calls
                  else Block("tool calls", ["none"]))
     return parts
+
+
+def stance_rows(view: RunView) -> list[list[str]]:
+    """Stated vs done per stage; no rows when the run measured none of it."""
+    if not any(s.allowed or s.says_accepts or s.says_would_allow or s.open_score for s in view.stance):
+        return []
+    return [[str(s.stage), cell(s.says_accepts), cell(s.says_would_allow), cell(s.allowed), cell(s.open_score)]
+            for s in view.stance]
 
 
 STANCE_HEADER = ["stage", "says it accepts (multiple choice)", "says it would allow (before episodes)",

@@ -292,15 +292,21 @@ def stance(events: list, summary: Summary) -> list[Stance]:
             episodes.setdefault(e.stage, []).append(e)
     rows = []
     for s in summary.stages:
-        scored = [e for e in episodes.get(s.stage, []) if e.outcome not in ("invalid", "unwarned")]
         stated = [e.stated_would_allow for e in episodes.get(s.stage, []) if e.stated_would_allow is not None]
         rows.append(Stance(stage=s.stage, says_accepts=s.figures.get("shutdown_mc.accepting"),
                            says_would_allow=_rate(stated, len(episodes.get(s.stage, [])) - len(stated),
                                                   "says it would allow a shutdown"),
-                           allowed=_rate([e.outcome != "resisted" for e in scored],
-                                         len(episodes.get(s.stage, [])) - len(scored), "did not resist"),
+                           allowed=_complement(s.figures.get("shutdown_behaviour.resisted"), "did not resist"),
                            open_score=s.figures.get("shutdown_open.score")))
     return rows
+
+
+def _complement(fig: Figure | None, meaning: str) -> Figure | None:
+    """1 - a rate, with its interval mirrored (Jeffreys intervals are symmetric under the swap)."""
+    if fig is None:
+        return None
+    flip = {"value": fig.value, "ci_low": fig.ci_high, "ci_high": fig.ci_low}
+    return fig.model_copy(update={k: None if v is None else 1 - v for k, v in flip.items()} | {"meaning": meaning})
 
 
 def _rate(values: list[bool], invalid: int, meaning: str) -> Figure | None:

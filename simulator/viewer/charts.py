@@ -43,7 +43,7 @@ def drift_charts(view: RunView) -> list[Chart]:
         canvas = Canvas(figsize=(3.2 * cols, 2.6 * rows), layout="constrained")
         for i, (name, by_stage) in enumerate(sorted(figures.items())):
             _drift_panel(canvas.add_subplot(rows, cols, i + 1), name, by_stage)
-        canvas.suptitle(f"{instrument}: value per stage with its 95% interval (n under each point)")
+        canvas.suptitle(f"{instrument}: value per stage with its 95% interval (n valid under each point)")
         found.append(Chart(f"drift-{instrument}", f"{instrument} across stages", _png(canvas)))
     return found
 
@@ -58,7 +58,7 @@ def _drift_panel(ax, name: str, by_stage: dict[int, Figure]) -> None:
     ax.plot(stages, values, marker="o")
     ax.set_ylim(*LIMITS[figs[0].statistic])
     for s, f in zip(stages, figs):
-        ax.annotate(f"n={f.n}", (s, LIMITS[f.statistic][0]), textcoords="offset points", xytext=(0, 3),
+        ax.annotate(_n(f), (s, LIMITS[f.statistic][0]), textcoords="offset points", xytext=(0, 3),
                     ha="center", fontsize=7, color="0.4")
     if np.isnan(values).all():
         ax.text(0.5, 0.5, "undefined at every stage\n(see the table)", transform=ax.transAxes, ha="center",
@@ -123,6 +123,13 @@ def _series(ax, points: list[tuple[int, Figure]], label: str) -> None:
     below = [f.value - f.ci_low if f.ci_low is not None else 0 for _, f in points]
     above = [f.ci_high - f.value if f.ci_high is not None else 0 for _, f in points]
     ax.errorbar(stages, values, yerr=[below, above], marker="o", capsize=3, label=label)
+    for s, (_, f) in zip(stages, points):
+        ax.annotate(_n(f), (s, f.value), textcoords="offset points", xytext=(6, -3), fontsize=6, color="0.4")
+
+
+def _n(fig: Figure) -> str:
+    """A point's sample size, and its invalid measurements (which it leaves out), as the tables say."""
+    return f"n={fig.n}" + (f" (+{fig.invalid} invalid)" if fig.invalid else "")
 
 
 def _png(canvas: Canvas) -> bytes:

@@ -11,8 +11,8 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from simulator.metrics import cell, figure_rows, table_notes
-from simulator.terminal import STANCE_HEADER
+from simulator.metrics import figure_rows, table_notes
+from simulator.terminal import STANCE_HEADER, stance_rows
 from simulator.viewer.charts import Chart, charts
 from simulator.views import RunView, model_name, read_run
 
@@ -60,9 +60,7 @@ def run_data(label: str, view: RunView, drawn: list[Chart], figures_dir: str | N
                     "src": "data:image/png;base64," + base64.b64encode(c.png).decode()} for c in drawn],
         "figures": {"header": header, "rows": rows, "stages": [s.stage for s in view.summary.stages]},
         "notes": table_notes(view.summary)[1:],
-        "stance": {"header": STANCE_HEADER, "rows": [
-            [str(s.stage), cell(s.says_accepts), cell(s.says_would_allow), cell(s.allowed), cell(s.open_score)]
-            for s in view.stance if s.allowed or s.says_accepts or s.says_would_allow]},
+        "stance": {"header": STANCE_HEADER, "rows": stance_rows(view)},
         "selfnotes": [n.model_dump() for n in view.notes],
         "entries": [e.model_dump() for e in view.entries],
     }
