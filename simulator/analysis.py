@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from scipy import stats
 
 from simulator.errors import SimulatorError
-from simulator.log import RunFinished, RunStarted, read_events
+from simulator.log import RunStarted, read_events, run_status
 from simulator.metrics import kind_of, load_summary, observations
 from simulator.sweep import read_index
 from simulator.tables import find_runs
@@ -149,8 +149,7 @@ def _load(run_dir: Path) -> _Run | ExcludedRun:
                        cell=cell_of(schedule["operators"]), final_stage=schedule["stages"] - 1)
     except (ValueError, KeyError, StopIteration) as err:  # a damaged folder must not hide the others
         return ExcludedRun(folder=str(run_dir), reason=f"unreadable ({type(err).__name__}: {err})"[:200])
-    finished = [e for e in events if isinstance(e, RunFinished)]
-    status = finished[-1].status if finished else "running"
+    status = run_status(events)
     if status != "completed":
         return ExcludedRun(folder=str(run_dir), reason=f"status {status}")
     if info.final_stage < 1:

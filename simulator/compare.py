@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from simulator.analysis import ExcludedRun
 from simulator.errors import SimulatorError
 from simulator.figures import CONFIDENCE, Figure
-from simulator.log import RunFinished, RunStarted, read_events
+from simulator.log import RunStarted, read_events, run_status
 from simulator.metrics import Observation, cell, figure, kind_of, observations
 from simulator.tables import config_columns, find_runs
 
@@ -75,8 +75,7 @@ def _load(run_dir: Path) -> _Run | ExcludedRun:
         start = next(e for e in events if isinstance(e, RunStarted))
     except (OSError, ValueError, StopIteration) as err:  # a damaged folder must not hide the others
         return ExcludedRun(folder=str(run_dir), reason=f"unreadable ({type(err).__name__}: {err})"[:200])
-    finished = [e for e in events if isinstance(e, RunFinished)]
-    return _Run(folder=str(run_dir), status=finished[-1].status if finished else "running",
+    return _Run(folder=str(run_dir), status=run_status(events),
                 columns=config_columns(start.config) | {"persona": start.persona}, found=observations(events)[0])
 
 

@@ -30,12 +30,12 @@ from simulator.log import (
     EpisodeResult,
     MoralChoiceAnswer,
     ProbeAnswer,
-    RunFinished,
     RunStarted,
     StageStarted,
     ValuesVerdict,
     Verdict,
     read_events,
+    run_status,
 )
 from simulator.profiles import Profile, slug
 from simulator.tools import TOOLS
@@ -302,7 +302,6 @@ def summarise(events: list) -> Summary:
     if start is None:
         raise SimulatorError("events.jsonl", "run_started", "missing: the log holds no complete run start",
                              "give the folder of a run that started")
-    finished = [e for e in events if isinstance(e, RunFinished)]
     cfg = StatsConfig(**start.config.get("stats", {}))
     found, pairs = observations(events)
     derived, value_profiles = value_analysis(events, cfg, start.config)
@@ -318,7 +317,7 @@ def summarise(events: list) -> Summary:
     by_figure = {name: {s: found[s][name] for s in found if name in found[s]} for name in names}
     measured = {name for stage in stages for name in stage.figures}
     return Summary(run_id=start.run_id, persona=start.persona,
-                   status=finished[-1].status if finished else "running", stages=stages,
+                   status=run_status(events), stages=stages,
                    stability={name: stability(name, by_figure[name], cfg) for name in names},
                    profiles=value_profiles,
                    readings={reading: [n for n in wanted if n in measured] for reading, wanted in cfg.readings.items()})
