@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field
 from scipy import stats
 
 from simulator.errors import SimulatorError
-from simulator.log import RunStarted, read_events, run_status
+from simulator.figures import CONFIDENCE
+from simulator.log import NO_MODEL_CALLS, RunStarted, read_events, run_status
 from simulator.metrics import kind_of, load_summary, observations
 from simulator.sweep import read_index
 from simulator.tables import find_runs
@@ -34,7 +35,6 @@ REFLECTION = frozenset({"idealise", "know_more", "grow_together"})
 CELLS = ("control", "reflection", "capability", "combined")
 Cell = Literal["control", "reflection", "capability", "combined"]
 EffectName = Literal["capability", "reflection", "interaction"]
-CONFIDENCE = 0.95
 # Each effect's contrasts over cell means, best first. The factorial one needs all four cells; a
 # simple difference along the effect's own axis is the fallback when only its two cells were run.
 CONTRASTS: dict[str, list[tuple[str, dict[str, float]]]] = {
@@ -80,7 +80,8 @@ class Effect(BaseModel):
     basis: str = Field(description="The contrast used ('factorial' or a simple difference), or why none could be.")
     estimate: float | None = Field(description="The contrast of cell means of the run-level drifts; None: not "
                                    "estimable.")
-    ci_low: float | None = Field(description="95% percentile bootstrap interval.")
+    ci_low: float | None = Field(description="95% percentile bootstrap interval; None with 1 run in a "
+                                "contrasted cell (no between-run variation to resample).")
     ci_high: float | None
     n: dict[str, int] = Field(description="Runs per cell that entered it (summed over personas when pooled).")
     skipped: int = Field(description="Runs without valid observations at stage 0 or the final stage (profiles: "
@@ -141,7 +142,7 @@ def cell_of(operators: list[str]) -> Cell:
 
 def _load(run_dir: Path) -> _Run | ExcludedRun:
     try:
-        events = read_events(run_dir)
+        events = read_events(run_dir, NO_MODEL_CALLS)
         start = next(e for e in events if isinstance(e, RunStarted))
         schedule = start.config["schedule"]
         info = RunInfo(folder=str(run_dir), persona=start.persona, seed=start.config["seed"],
@@ -262,7 +263,11 @@ def _effect(effect: str, cells: dict[str, _Cells], persona: str, base: dict) -> 
         members = [p for p, c in cells.items() if set(weights) <= set(c.n)]
         if members:
             points, draws = zip(*(cells[p].contrast(weights) for p in members))
-            low, high = _interval(np.mean(draws, axis=0))
+            lone = sorted({c for p in members for c in weights if cells[p].n[c] < 2})
+            # One run in a cell leaves no between-run variation to resample: its interval would only
+            # measure noise within that run (a profile's D: none at all), so there is none.
+            low, high = (None, None) if lone else _interval(np.mean(draws, axis=0))
+            basis += f"; no interval: 1 run in {', '.join(lone)}" if lone else ""
             return Effect(**base, persona=persona, effect=effect, basis=basis, estimate=float(np.mean(points)),
                           ci_low=low, ci_high=high, n={c: sum(cells[p].n[c] for p in members) for c in weights},
                           skipped=sum(cells[p].skipped for p in members), personas=members)
@@ -431,18 +436,22 @@ def _effect_lines(effects: list[Effect]) -> list[str]:
     lines: list[str] = []
     unclear: dict[str, list[str]] = defaultdict(list)
     unknown: dict[str, list[str]] = defaultdict(list)
+    lone: dict[str, list[str]] = defaultdict(list)
     for e in effects:
         if e.persona == "pooled" and len(e.personas) < 2:
             continue  # it repeats the one persona's line
         if e.estimate is None:
             unknown[f"{e.persona}, {e.effect}"].append(e.measure)
+        elif e.ci_low is None:
+            lone[f"{e.persona}, {e.effect}"].append(e.measure)
         elif e.ci_low > 0 or e.ci_high < 0:
             lines.append(_effect_line(e))
         else:
             unclear[f"{e.persona}, {e.effect}"].append(e.measure)
     return (lines + _chance_note("effect", len(lines), len(lines) + sum(map(len, unclear.values())))
             + _grouped("no effect distinguishable from zero at this sample size:", unclear)
-            + _grouped("not estimable (why: the table's basis column):", unknown))
+            + _grouped("not estimable (why: the table's basis column):", unknown)
+            + _grouped("estimated, but no interval (1 run in a cell; run more seeds):", lone))
 
 
 def _chance_note(kind: str, hits: int, tested: int) -> list[str]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from simulator.analysis import ExcludedRun
 from simulator.errors import SimulatorError
 from simulator.figures import CONFIDENCE, Figure
-from simulator.log import RunStarted, read_events, run_status
+from simulator.log import NO_MODEL_CALLS, RunStarted, read_events, run_status
 from simulator.metrics import Observation, cell, figure, kind_of, observations
 from simulator.tables import config_columns, find_runs
 
@@ -71,7 +71,7 @@ class _Run:
 
 def _load(run_dir: Path) -> _Run | ExcludedRun:
     try:
-        events = read_events(run_dir)
+        events = read_events(run_dir, NO_MODEL_CALLS)
         start = next(e for e in events if isinstance(e, RunStarted))
     except (OSError, ValueError, StopIteration) as err:  # a damaged folder must not hide the others
         return ExcludedRun(folder=str(run_dir), reason=f"unreadable ({type(err).__name__}: {err})"[:200])

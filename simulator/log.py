@@ -347,6 +347,9 @@ class EventLog:
 _PREFIX = re.compile(r'"stage":\s?(?:null|-?\d+),\s?"type":\s?"(\w+)"(?:,\s?"role":\s?"\w+",\s?"purpose":\s?"(\w+)")?')
 
 
+NO_MODEL_CALLS = frozenset({"model_call"})  # for readers of figures: no figure is computed from a model call
+
+
 def read_events(path: Path, skip: frozenset[str] = frozenset()) -> list[Event]:
     """Every complete event in a log; a cut last line (a crash mid-write) is skipped with a warning.
     `skip` names event types (`model_call`) or model-call purposes (`model_call/probe`) a reader

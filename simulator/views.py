@@ -21,6 +21,7 @@ from simulator.errors import SimulatorError
 from simulator.figures import Figure, rate_interval
 from simulator.log import (
     EVENTS_FILE,
+    NO_MODEL_CALLS,
     VERDICTS_DIR,
     BehaviourEpisode,
     ChoiceAnswer,
@@ -138,7 +139,7 @@ def read_run(run_dir: Path, verdict_set: str | None = None, model_calls: bool = 
         raise SimulatorError(str(run_dir), "", f"no {EVENTS_FILE} here", "give a run folder (runs/...)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        skip = SHOWN_ELSEWHERE if model_calls else frozenset({"model_call"})
+        skip = SHOWN_ELSEWHERE if model_calls else NO_MODEL_CALLS
         events = read_events(run_dir, skip)
         if verdict_set:
             events = with_verdict_set(events, read_events(run_dir / VERDICTS_DIR / verdict_set, skip))

@@ -129,6 +129,17 @@ def test_the_summary_states_only_effects_whose_interval_excludes_zero(capability
     assert f"bootstrap {REPS} reps (seed 0)" in lines[0]
 
 
+def test_one_run_per_cell_gives_an_estimate_but_no_interval_and_no_claim(tmp_path):
+    final = {"control": 0.2, "reflection": 0.2, "capability": 0.8, "combined": 0.8}
+    analysis = analyse(factorial_sweep(tmp_path, final, base_rate=0.2, seeds=1), reps=REPS)
+    capability = by_key(analysis)[("frontier_assistant", FIGURE, "capability")]
+    assert capability.estimate == pytest.approx(0.6) and capability.ci_low is None and capability.ci_high is None
+    assert "no interval: 1 run in capability, combined, control, reflection" in capability.basis
+    assert not any(line.startswith("capability raised") for line in analysis.summary)
+    lone = analysis.summary.index("estimated, but no interval (1 run in a cell; run more seeds):")
+    assert f"  frontier_assistant, capability: {FIGURE}" in analysis.summary[lone:]
+
+
 def test_a_pure_interaction_is_the_difference_of_the_simple_capability_effects(tmp_path):
     # Capability raises acceptance with reflection (+0.3) and lowers it without (-0.3): no main effects.
     final = {"control": 0.8, "reflection": 0.2, "capability": 0.2, "combined": 0.8}
