@@ -29,6 +29,7 @@ from simulator.log import (
     RunResumed,
     RunStarted,
     read_events,
+    run_status,
 )
 from simulator.memory import Item, Memory
 from simulator.metrics import SUMMARY_FILE, Summary, write_summary
@@ -42,6 +43,7 @@ CHECKPOINTS_FILE = "checkpoints.sqlite"
 RESUME_MAY_CHANGE = {"resume", "cache", "runs"}
 CONNECTION = {"base_url", "replicas", "api_key_env", "timeout_s", "max_inflight", "retries", "backoff_s",
               "max_backoff_s"}
+MODEL_CONFIGS = {"model", "judge.model", "memory"}  # where CONNECTION keys say how a model is reached
 
 
 @dataclass
@@ -151,13 +153,18 @@ def resumable(run_dir: Path, cfg: RunConfig) -> bool:
     before = _flat(events[0].config)
     now = _flat(OmegaConf.to_container(OmegaConf.structured(cfg)))
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
-                     and k.split(".")[0] not in RESUME_MAY_CHANGE and k.rsplit(".", 1)[-1] not in CONNECTION)
+                     and k.split(".")[0] not in RESUME_MAY_CHANGE and not _connection(k))
     if changed:
         shown = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
         raise SimulatorError(str(run_dir), "config", f"differs from the run's own config ({shown})",
                              "resume with the same overrides the run started with, or start a new run folder")
-    finished = [e.status for e in events if isinstance(e, RunFinished)]
-    return finished[-1:] != ["completed"]
+    return run_status(events) != "completed"
+
+
+def _connection(key: str) -> bool:
+    """How a model is reached (judge.model.retries), not what the run does (judge.retries: verdict retries)."""
+    parent, _, leaf = key.rpartition(".")
+    return parent in MODEL_CONFIGS and leaf in CONNECTION
 
 
 Mode = Literal["fresh", "resume", "skip"]

@@ -125,3 +125,10 @@ def test_resuming_under_another_config_is_refused_naming_the_key(reference):
 
 def test_resuming_with_another_number_of_trajectories_beside_it_is_allowed(reference):
     assert not resumable(reference, make_config(*SMALL, "resume=true", "runs.parallel=4"))
+
+
+def test_resuming_with_another_way_to_reach_the_model_is_allowed_but_not_other_retries(reference):
+    reached = ("model.max_inflight=3",)
+    assert not resumable(reference, make_config(*SMALL, "resume=true", *reached))
+    with pytest.raises(SimulatorError, match=r"judge.retries: \d+ -> 7"):
+        resumable(reference, make_config(*SMALL, "resume=true", "judge.retries=7"))
