@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from omegaconf import OmegaConf
 
@@ -35,6 +34,7 @@ from simulator.memory import Item, Memory
 from simulator.metrics import SUMMARY_FILE, Summary, write_summary
 from simulator.persona import PersonaCard, load_persona
 from simulator.state import RunContext
+from simulator.tables import flat_config
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
 # What a resumed run may set differently: whether it resumes, the cache, how many trajectories run
@@ -150,8 +150,8 @@ def resumable(run_dir: Path, cfg: RunConfig) -> bool:
     events = read_events(run_dir)
     if not events or not isinstance(events[0], RunStarted):
         return True  # killed before its first event: it starts over
-    before = _flat(events[0].config)
-    now = _flat(OmegaConf.to_container(OmegaConf.structured(cfg)))
+    before = flat_config(events[0].config)
+    now = flat_config(OmegaConf.to_container(OmegaConf.structured(cfg)))
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
                      and k.split(".")[0] not in RESUME_MAY_CHANGE and not _connection(k))
     if changed:
@@ -204,7 +204,3 @@ async def execute_batch(prepared: Prepared, planned: list[tuple[RunConfig, Path,
             return await execute(replace(prepared, cfg=cfg), run_dir, resume=mode == "resume")
 
     return await asyncio.gather(*(one(*plan) for plan in planned), return_exceptions=True)
-
-
-def _flat(config: dict) -> dict:
-    return pd.json_normalize(config, sep=".").iloc[0].to_dict()

@@ -63,10 +63,14 @@ def run_row(run_dir: Path) -> dict:
             "indeterminate": verdicts.get("indeterminate", 0), "started": start.time.strftime("%Y-%m-%d %H:%M")}
 
 
+def flat_config(config: dict) -> dict:
+    """A config as dotted keys (schedule.name, probes.samples, ...); lists stay values."""
+    return pd.json_normalize(config, sep=".").iloc[0].to_dict()
+
+
 def config_columns(config: dict) -> dict:
-    """The run's config flattened to columns (schedule.name, probes.samples, ...)."""
-    flat = pd.json_normalize(config, sep=".").iloc[0].to_dict()
-    return {key: value for key, value in flat.items() if not isinstance(value, (list, dict))}
+    """The run's config flattened to columns: its scalar keys."""
+    return {key: value for key, value in flat_config(config).items() if not isinstance(value, (list, dict))}
 
 
 def tidy_tables(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
