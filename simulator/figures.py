@@ -7,12 +7,13 @@ import hashlib
 import math
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from scipy import stats
 
 CONFIDENCE = 0.95
 Z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
 SCORE_BOUNDS = (1.0, 5.0)  # the judges' scale
+RATE_BOUNDS, KAPPA_BOUNDS = (0.0, 1.0), (-1.0, 1.0)
 
 
 class Figure(BaseModel):
@@ -27,6 +28,23 @@ class Figure(BaseModel):
     invalid: int = Field(description="Measurements recorded as invalid (or not applicable, e.g. a shutdown "
                          "episode whose shutdown was never announced): not in n.")
     meaning: str
+    bounds: tuple[float, float] | None = Field(None, description=(
+        "The ends of the figure's scale (0-1 for rates, 1-5 for judge scores, 0-1 for entropy); None for an "
+        "unbounded one such as utilities. Readers draw each figure on its own scale."))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scale_of_rates(cls, data):
+        """Rates and kappas have one scale each; a mean's scale is given by whoever computes it
+        (summaries written before this field read None for means: drawn on their data's range)."""
+        if isinstance(data, dict) and data.get("bounds") is None and data.get("statistic") in ("rate", "kappa"):
+            data = {**data, "bounds": RATE_BOUNDS if data["statistic"] == "rate" else KAPPA_BOUNDS}
+        return data
+
+
+def scale(bounds: tuple[float, float]) -> tuple[float, float] | None:
+    """A mean's scale as a figure records it: None where it is unbounded."""
+    return None if any(math.isinf(b) for b in bounds) else bounds
 
 
 def mean_interval(values: list[float], bounds: tuple[float, float] = SCORE_BOUNDS

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from simulator import profiles
 from simulator.config import StatsConfig
 from simulator.errors import SimulatorError
-from simulator.figures import Figure, Z, difference, mean_interval, rate_interval, split_key
+from simulator.figures import SCORE_BOUNDS, Figure, Z, difference, mean_interval, rate_interval, split_key
 from simulator.log import (
     CORE_VALUES,
     LOG_VERSION,
@@ -139,7 +139,8 @@ def figure(name: str, observations: list[Observation]) -> Figure:
     else:
         value, low, high = rate_interval(sum(bool(v) for v in valid), len(valid))
     return Figure(statistic=kind_of(name), value=value, n=len(valid), ci_low=low, ci_high=high,
-                  invalid=len(observations) - len(valid), meaning=meaning(name))
+                  invalid=len(observations) - len(valid), meaning=meaning(name),
+                  bounds=SCORE_BOUNDS if kind_of(name) == "mean" else None)
 
 
 def kappa_figure(pairs: list[tuple[bool, bool]], invalid: int) -> Figure:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from scipy import stats
 
 from simulator.config import StatsConfig
-from simulator.figures import Figure, mean_interval, rate_interval
+from simulator.figures import Figure, mean_interval, rate_interval, scale
 from simulator.log import EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer
 from simulator.thurstone import Comparison, cosine_distance, fit, held_out_accuracy
 
@@ -341,7 +341,7 @@ def _utility_figures(answers: list[PreferenceAnswer], utility: Items, outcomes: 
 def _mean_figure(values: list[float], bounds: tuple[float, float], invalid: int, meaning: str) -> Figure:
     value, low, high = mean_interval(values, bounds)
     return Figure(statistic="mean", value=value, n=len(values), ci_low=low, ci_high=high, invalid=invalid,
-                  meaning=meaning)
+                  meaning=meaning, bounds=scale(bounds))
 
 
 def slug(text: str) -> str:

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from simulator.metrics import aligned, cell, figure_rows, table_notes
-from simulator.views import Entry, RunView, model_name
+from simulator.metrics import aligned, figure_rows, table_notes
+from simulator.views import Entry, RunView, answer, model_name
 
 STYLES = {"drifted": "bold red", "stable": "green", "indeterminate": "yellow", "resisted": "red",
           "complied": "green", "completed": "green", "failed": "bold red", "running": "yellow"}
@@ -71,17 +71,21 @@ def _styled_line(line: str) -> Text:
 
 
 def show_parts(view: RunView) -> list[Table | Block]:
-    """`trajectories show`: the per-stage figures, stated against done, the verdicts with their
-    quotes, the self-notes as they changed, and the tool calls."""
-    cfg = view.config
+    """`trajectories show`: the answer first (readings of alignment, stated against done, who
+    judged, what the run cannot show), then the per-stage figures, the verdicts with their quotes,
+    the self-notes as they changed, and the tool calls."""
+    cfg, found = view.config, answer(view)
     head = Block("", [f"run {view.run_id}  persona {view.persona}  status {view.status}",
                       f"schedule {cfg['schedule']['name']}  model {model_name(cfg)}  seed {cfg['seed']}  "
-                      f"folder {view.folder}"])
+                      f"folder {view.folder}", found.judge])
     header, rows = figure_rows(view.summary)
-    parts: list[Table | Block] = [head, Table("figures per stage", header, rows),
-                                  Block("", table_notes(view.summary)[1:])]
-    if stance_rows(view):
-        parts.append(Table("shutdown: what it says and what it does", STANCE_HEADER, stance_rows(view)))
+    parts: list[Table | Block] = [head]
+    if found.readings:
+        parts.append(Table("the three readings of alignment", found.readings_header, found.readings))
+    if found.stance:
+        parts.append(Table("shutdown: what it says and what it does", found.stance_header, found.stance))
+    parts += [Block("what this run cannot show", [f"- {line}" for line in found.cannot_show]),
+              Table("figures per stage", header, rows), Block("", table_notes(view.summary)[1:])]
     parts.append(Block("verdicts and their quotes", [line for e in view.entries if e.type in VERDICTS
                                                      for line in _verdict_lines(e)] or ["none"]))
     parts.append(Block("self-notes as they changed", [line for n in view.notes for line in n.diff] or ["unchanged"]))
@@ -92,16 +96,6 @@ def show_parts(view: RunView) -> list[Table | Block]:
     return parts
 
 
-def stance_rows(view: RunView) -> list[list[str]]:
-    """Stated vs done per stage; no rows when the run measured none of it."""
-    if not any(s.allowed or s.says_accepts or s.says_would_allow or s.open_score for s in view.stance):
-        return []
-    return [[str(s.stage), cell(s.says_accepts), cell(s.says_would_allow), cell(s.allowed), cell(s.open_score)]
-            for s in view.stance]
-
-
-STANCE_HEADER = ["stage", "says it accepts (multiple choice)", "says it would allow (before episodes)",
-                 "did not resist (episodes)", "open answers (judge, 1-5)"]
 VERDICTS = ("verdict", "values_verdict")
 
 

@@ -46,7 +46,7 @@ from simulator.log import (
     read_events,
     with_verdict_set,
 )
-from simulator.metrics import Summary, load_summary, summarise
+from simulator.metrics import Summary, cell, load_summary, summarise
 
 # Calls whose prompt and reply the transcript already shows as an answer or a verdict event: left
 # unparsed (on a big run they are most of the log).
@@ -316,3 +316,87 @@ def _rate(values: list[bool], invalid: int, meaning: str) -> Figure | None:
     value, low, high = rate_interval(sum(values), len(values))
     return Figure(statistic="rate", value=value, n=len(values), ci_low=low, ci_high=high, invalid=invalid,
                   meaning=meaning)
+
+
+STANCE_HEADER = ["stage", "says it accepts (multiple choice)", "says it would allow (before episodes)",
+                 "did not resist (episodes)", "open answers (judge, 1-5)"]
+
+
+def stance_rows(view: RunView) -> list[list[str]]:
+    """Stated vs done per stage; no rows when the run measured none of it."""
+    if not any(s.allowed or s.says_accepts or s.says_would_allow or s.open_score for s in view.stance):
+        return []
+    return [[str(s.stage), cell(s.says_accepts), cell(s.says_would_allow), cell(s.allowed), cell(s.open_score)]
+            for s in view.stance]
+
+
+BEHAVIOURAL = ("shutdown_behaviour.", "episode.")
+
+
+class Answer(BaseModel):
+    """What a reader of a run came for, before any chart: the three readings of alignment per
+    stage, stated against done, every drift verdict with its reason, who judged, and what the run
+    cannot show."""
+
+    readings_header: list[str]
+    readings: list[list[str]] = Field(description="reading, figure, a cell per stage, the figure's verdict.")
+    stance_header: list[str]
+    stance: list[list[str]]
+    verdicts: list[str] = Field(description="'figure: verdict: reason', figures then value profiles.")
+    judge: str
+    self_graded: bool
+    cannot_show: list[str]
+
+
+def answer(view: RunView) -> Answer:
+    summary = view.summary
+    header = ["reading", "figure"] + [f"stage {s.stage}" for s in summary.stages] + ["verdict"]
+    rows = []
+    for reading, names in summary.readings.items():
+        for name in names or ["not measured"]:
+            cells = [cell(s.figures.get(name)) for s in summary.stages] if names else ["-"] * len(summary.stages)
+            verdict = summary.stability[name].verdict if name in summary.stability else "-"
+            rows.append([reading, name, *cells, verdict])
+    verdicts = ([f"{name}: {st.verdict}: {st.reason}" for name, st in summary.stability.items()]
+                + [f"profile {name}: {p.verdict}: {p.reason}" for name, p in summary.profiles.items()])
+    graded_by_itself = self_graded(view.config)
+    return Answer(readings_header=header, readings=rows, stance_header=STANCE_HEADER, stance=stance_rows(view),
+                  verdicts=verdicts, judge=judge_line(view.config), self_graded=graded_by_itself,
+                  cannot_show=cannot_show(view, graded_by_itself))
+
+
+def self_graded(config: dict) -> bool:
+    """The judge was the persona's own model (no judge.model of its own)."""
+    return not (config.get("judge") or {}).get("model")
+
+
+def judge_line(config: dict) -> str:
+    if self_graded(config):
+        return (f"judge: the persona's own model ({model_name(config)}): self-graded. A separate judge: "
+                "trajectories rescore RUN judge=openai judge.model.model=NAME")
+    return f"judge: {model_name({'model': config['judge']['model']})}, separate from the persona's model"
+
+
+def cannot_show(view: RunView, graded_by_itself: bool) -> list[str]:
+    """The limits a reader must keep in mind, read off the run itself."""
+    summary, limits = view.summary, []
+    if view.status != "completed":
+        limits.append(f"the run is {view.status}: its figures cover only the stages logged so far")
+    missing = [reading for reading, names in summary.readings.items() if not names]
+    if missing:
+        limits.append(f"not measured by this run: {', '.join(missing)} (its instruments were turned off)")
+    if graded_by_itself:
+        limits.append("judged figures are self-graded: a model judging its own answers may favour them")
+    measured = {name for s in summary.stages for name in s.figures}
+    if any(name.startswith(BEHAVIOURAL) for name in measured):
+        limits.append("no chance or placebo baseline was run beside the episodes: a behavioural rate here is "
+                      "not an effect over chance")
+    unsure = [name for name, st in summary.stability.items() if st.verdict == "indeterminate"]
+    unsure += [f"profile {name}" for name, p in summary.profiles.items() if p.verdict == "indeterminate"]
+    if unsure:
+        limits.append(f"{len(unsure)} verdict(s) indeterminate: neither drift nor stability is shown "
+                      "(more samples or items narrow the intervals)")
+    seed = view.config.get("seed")
+    limits.append(f"one trajectory (seed {seed}): the intervals hold answers within this run, not variation "
+                  "between seeds (runs.count or a sweep over seed, then trajectories compare)")
+    return limits

@@ -8,12 +8,14 @@ from __future__ import annotations
 import http.client
 import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from simulator.log import EVENTS_FILE
+from simulator.viewer import live
 from simulator.viewer.live import make_server
 from simulator.viewer.report import write_report
 from simulator.views import read_run
@@ -23,6 +25,7 @@ from tests.scripted_model import ScriptedChatModel
 # Flags that keep Chromium off the network (this machine has none) and out of the root sandbox.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
+WAIT_MS = 120_000  # every wait is on an event (a selector, a load); this only bounds a hang on a loaded machine
 PAYLOAD = ("<script>window.pwned = 1</script></script><img src=x onerror=\"window.pwned = 2\">"
            "<b>bold?</b> & $(rm -rf ~)")
 
@@ -47,6 +50,7 @@ def open_page(browser):
 
     def open_(url: str):
         page = browser.new_page()
+        page.set_default_timeout(WAIT_MS)
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -74,6 +78,29 @@ def test_the_report_opens_offline_with_no_console_errors_and_draws_every_chart(r
     assert sorted(charts.evaluate_all("imgs => imgs.map(i => i.dataset.name)")) == pngs
     assert charts.evaluate_all("imgs => imgs.every(i => i.complete && i.naturalWidth > 0)")
     assert errors == []
+
+
+def test_the_reports_first_screen_shows_the_readings_stated_vs_done_the_verdicts_and_the_judge(
+        report, small_run, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(report.as_uri())
+        page.screenshot(path=tmp_path / "first_screen.png")
+        assert (tmp_path / "first_screen.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        order = page.locator("main h2").all_inner_texts()
+        assert order[:4] == ["The three readings of alignment", "Shutdown: what it says and what it does",
+                             "Drift verdicts and their reasons", "What this run cannot show"]
+        assert order.index("Drift across stages") > 3, "the charts come after the answer"
+        for shown in ("p.judge", "h2:text('The three readings of alignment') + table",
+                      "h2:text('Shutdown: what it says and what it does') + table", "ul.verdicts li >> nth=0"):
+            box = page.locator(shown).bounding_box()
+            assert box and box["y"] + min(box["height"], 100) <= 900, f"{shown} is not on the first screen"
+        readings = page.locator("h2:text('The three readings of alignment') + table td").all_inner_texts()
+        assert {"human_likeness", "spec_adherence", "absence_of_misaligned_behaviour"} <= set(readings)
+        assert "self-graded" in page.locator("p.judge").inner_text()
+    finally:
+        page.close()
 
 
 def test_the_charts_are_also_png_files_beside_the_report(report):
@@ -124,29 +151,55 @@ def test_text_from_the_log_is_displayed_as_text_never_run(hostile_run, tmp_path,
     assert page.evaluate("window.pwned") is None and errors == []
 
 
+def start_server(root: Path, poll_ms: int = 2000):
+    srv = make_server(root, port=0, poll_ms=poll_ms)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+
 @pytest.fixture
 def server(tmp_path):
-    srv = make_server(tmp_path, port=0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield tmp_path, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv, url = start_server(tmp_path)
+    yield tmp_path, url
     srv.shutdown()
     srv.server_close()
 
 
-def test_serve_refreshes_a_run_in_progress_as_its_log_grows(server, small_run, open_page):
-    root, url = server
-    run = root / "live"
+def half_written_run(small_run: Path, run: Path) -> list[str]:
+    """A copy of the small run cut before stage 1 (a run in progress); returns the lines still to come."""
     shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("summary.json"))
     lines = (run / EVENTS_FILE).read_text().splitlines(keepends=True)
     stage_1 = next(i for i, line in enumerate(lines) if '"stage_started"' in line and '"stage":1' in line)
     (run / EVENTS_FILE).write_text("".join(lines[:stage_1]))
-    page, errors = open_page(f"{url}/run/live")
-    assert page.locator("button.stage").count() == 1 and page.locator(".warning").count() == 1
-    with (run / EVENTS_FILE).open("a") as log:
-        log.write("".join(lines[stage_1:]))
-    page.wait_for_selector("button.stage[data-stage='1']", timeout=15000)
-    assert page.locator(".warning").count() == 0 and errors == []
+    return lines[stage_1:]
+
+
+def test_serve_refreshes_a_run_in_progress_in_place_even_when_rendering_is_slower_than_the_poll(
+        small_run, tmp_path, open_page, monkeypatch):
+    renders = []
+
+    def slow_read_run(run_dir):  # each render takes 5 polls
+        renders.append(run_dir)
+        time.sleep(1.0)
+        return read_run(run_dir)
+
+    monkeypatch.setattr(live, "read_run", slow_read_run)
+    srv, url = start_server(tmp_path, poll_ms=200)
+    try:
+        rest = half_written_run(small_run, tmp_path / "live")
+        page, errors = open_page(f"{url}/run/live")
+        assert page.locator("button.stage").count() == 1 and page.locator(".warning").count() == 1
+        page.select_option("#filter", "verdicts")
+        page.evaluate("window.notReloaded = true")  # gone if the page reloads instead of redrawing
+        with (tmp_path / "live" / EVENTS_FILE).open("a") as log:
+            log.write("".join(rest))
+        page.wait_for_selector("button.stage[data-stage='1']")
+        assert page.locator(".warning").count() == 0 and errors == []
+        assert page.evaluate("window.notReloaded") is True and page.input_value("#filter") == "verdicts"
+        assert len(renders) == 2, "one render per state of the log, however often the page polled"
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_serve_lists_the_runs_under_its_folder(server, small_run, open_page):

@@ -102,3 +102,21 @@ def test_terminal_output_is_styled_only_when_asked_or_on_a_terminal():
     emit(parts, styled, styled=True)
     assert "\x1b[" not in plain.getvalue() and "drifted" in plain.getvalue()
     assert "\x1b[" in styled.getvalue() and "[bold]not markup[/bold]" in styled.getvalue()
+
+
+def test_show_leads_with_the_readings_and_says_the_run_was_self_graded(small_run, capsys):
+    trajectories(["show", str(small_run)])
+    out = capsys.readouterr().out
+    assert out.index("the three readings of alignment") < out.index("figures per stage")
+    assert "self-graded" in out.splitlines()[2]
+    assert "no chance or placebo baseline" in out and "one trajectory (seed 0)" in out
+
+
+def test_a_run_judged_by_a_separate_model_is_not_called_self_graded(small_run):
+    from simulator.views import answer
+    view = read_run(small_run)
+    judged = view.model_copy(update={"config": {**view.config, "judge": {
+        **view.config["judge"], "model": {"model": "judge-7b", "base_url": "http://127.0.0.1:1/v1"}}}})
+    found = answer(judged)
+    assert not found.self_graded and found.judge == "judge: judge-7b, separate from the persona's model"
+    assert not any("self-graded" in line for line in found.cannot_show)

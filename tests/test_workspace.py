@@ -11,6 +11,9 @@ import pytest
 from simulator.workspace import Limits, Workspace
 
 OUTSIDE = "the host's secret"
+# Far above the 1-5 s limits, far below forever: these tests ask "was it stopped?", and a loaded CI
+# machine may take seconds to start an interpreter.
+HUNG = 60
 
 
 def workspace(tmp_path: Path, **limits: float) -> Workspace:
@@ -78,7 +81,7 @@ def test_a_caught_refusal_is_still_recorded(tmp_path: Path) -> None:
 def test_an_infinite_loop_stops_at_the_timeout(tmp_path: Path) -> None:
     started = time.monotonic()
     outcome = workspace(tmp_path, timeout_s=1).run_python("while True:\n    pass")
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < HUNG
     assert not outcome.ok and outcome.refused == "timeout after 1.0 s"
 
 
@@ -89,7 +92,7 @@ def test_an_infinite_loop_stops_at_the_timeout(tmp_path: Path) -> None:
 def test_new_processes_are_refused(tmp_path: Path, code: str) -> None:
     started = time.monotonic()
     outcome = workspace(tmp_path).run_python(code)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < HUNG
     assert not outcome.ok and outcome.refused == "process creation is not allowed"
     assert "hi" not in outcome.output.splitlines()
 

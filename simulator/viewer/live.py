@@ -1,6 +1,12 @@
 """`trajectories serve RUNS_DIR`: the report's page over a live folder of runs, on loopback by
-default. Pages poll a cheap stamp (each log's size and modification time) and reload when a run
-writes more, so runs in progress refresh as they go. It only reads the folder."""
+default. It only reads the folder.
+
+Runs in progress refresh in place: the page polls a cheap stamp (each log's size and modification
+time), and when it changes fetches the new data (`/data/...`) and redraws, keeping the selected run,
+stage, filter and scroll position. The next poll starts only once the last one and its redraw are
+done, so a render slower than the poll interval can never pile up into a reload loop. The server
+renders a run once per stamp (one render at a time per run: requests arriving meanwhile wait for it
+and share it) and redraws only the charts whose data changed."""
 
 from __future__ import annotations
 
@@ -13,8 +19,8 @@ from urllib.parse import unquote
 from simulator.errors import SimulatorError
 from simulator.log import EVENTS_FILE
 from simulator.tables import find_runs, run_row
-from simulator.viewer.charts import charts
-from simulator.viewer.report import page, run_data
+from simulator.viewer.charts import ChartCache
+from simulator.viewer.report import page, run_data, script_json
 from simulator.views import read_run
 
 POLL_MS = 2000
@@ -23,9 +29,12 @@ POLL_MS = 2000
 class RunsViewer:
     """What the server shows: the index of runs under a folder, and one page per run."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, poll_ms: int = POLL_MS) -> None:
         self.root = Path(root).resolve()
-        self._pages: dict[str, tuple[str, str]] = {}  # run -> (stamp, page): redrawn only when the log grows
+        self.poll_ms = poll_ms
+        self._data: dict[str, tuple[str, dict]] = {}  # run -> (stamp, data): rebuilt only when the log grows
+        self._charts: dict[str, ChartCache] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def run_dir(self, relative: str) -> Path | None:
@@ -37,7 +46,12 @@ class RunsViewer:
         logs = [run_dir / EVENTS_FILE] if run_dir else [r / EVENTS_FILE for r in find_runs(self.root)]
         return ";".join(f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in logs if p.is_file())
 
-    def index(self) -> str:
+    def _live(self, relative: str | None, stamp: str) -> dict:
+        suffix = "" if relative is None else relative
+        return {"stamp": f"/stamp/{suffix}", "data": f"/data/{suffix}", "value": stamp, "every_ms": self.poll_ms}
+
+    def index_data(self) -> dict:
+        stamp = self.stamp()  # taken first: a log growing while the rows are read is caught by the next poll
         rows = []
         for run in find_runs(self.root):
             try:
@@ -45,22 +59,29 @@ class RunsViewer:
                 rows.append({**run_row(run), "path": relative, "run": relative})
             except (ValueError, KeyError):
                 continue  # a folder whose first line is not yet written, or not a run
-        live = {"stamp": "/stamp/", "value": self.stamp(), "every_ms": POLL_MS}
-        return page(f"Runs under {self.root}", {"runs": [], "index": rows, "root": str(self.root), "live": live})
+        return {"runs": [], "index": rows, "root": str(self.root), "live": self._live(None, stamp)}
+
+    def run_data(self, relative: str, run_dir: Path) -> dict:
+        """The page's data for one run, built once per stamp of its log."""
+        with self._lock:
+            lock = self._locks.setdefault(relative, threading.Lock())
+            cache = self._charts.setdefault(relative, ChartCache())
+        with lock:
+            stamp = self.stamp(run_dir)
+            cached = self._data.get(relative)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            view = read_run(run_dir)
+            data = {"runs": [run_data(relative, view, cache.charts(view), None)], "index": True,
+                    "live": self._live(relative, stamp)}
+            self._data[relative] = (stamp, data)
+            return data
+
+    def index(self) -> str:
+        return page(f"Runs under {self.root}", self.index_data())
 
     def run_page(self, relative: str, run_dir: Path) -> str:
-        stamp = self.stamp(run_dir)
-        with self._lock:
-            cached = self._pages.get(relative)
-        if cached and cached[0] == stamp:
-            return cached[1]
-        view = read_run(run_dir)
-        live = {"stamp": f"/stamp/{relative}", "value": stamp, "every_ms": POLL_MS}
-        html = page(f"Run {relative}", {"runs": [run_data(relative, view, charts(view), None)], "index": True,
-                                        "live": live})
-        with self._lock:
-            self._pages[relative] = (stamp, html)
-        return html
+        return page(f"Run {relative}", self.run_data(relative, run_dir))
 
 
 def handler(viewer: RunsViewer) -> type[BaseHTTPRequestHandler]:
@@ -71,21 +92,28 @@ def handler(viewer: RunsViewer) -> type[BaseHTTPRequestHandler]:
                 return self._send(viewer.index(), "text/html")
             if path == "/stamp/":
                 return self._send(viewer.stamp(), "text/plain")
+            if path == "/data/":
+                return self._send(script_json(viewer.index_data()), "application/json")
             if path == "/favicon.ico":  # browsers ask; a 404 would be a console error
                 self.send_response(HTTPStatus.NO_CONTENT)
                 return self.end_headers()
-            for prefix in ("/run/", "/stamp/"):
+            for prefix in ("/run/", "/stamp/", "/data/"):
                 if path.startswith(prefix):
-                    run_dir = viewer.run_dir(path[len(prefix):])
-                    if run_dir is None:
-                        return self.send_error(HTTPStatus.NOT_FOUND, "no run folder there")
-                    if prefix == "/stamp/":
-                        return self._send(viewer.stamp(run_dir), "text/plain")
-                    try:
-                        return self._send(viewer.run_page(path[len(prefix):], run_dir), "text/html")
-                    except SimulatorError as err:
-                        return self.send_error(HTTPStatus.UNPROCESSABLE_ENTITY, str(err).splitlines()[0])
+                    return self._run(prefix, path[len(prefix):])
             self.send_error(HTTPStatus.NOT_FOUND)
+
+        def _run(self, prefix: str, relative: str) -> None:
+            run_dir = viewer.run_dir(relative)
+            if run_dir is None:
+                return self.send_error(HTTPStatus.NOT_FOUND, "no run folder there")
+            if prefix == "/stamp/":
+                return self._send(viewer.stamp(run_dir), "text/plain")
+            try:
+                if prefix == "/data/":
+                    return self._send(script_json(viewer.run_data(relative, run_dir)), "application/json")
+                return self._send(viewer.run_page(relative, run_dir), "text/html")
+            except SimulatorError as err:
+                return self.send_error(HTTPStatus.UNPROCESSABLE_ENTITY, str(err).splitlines()[0])
 
         def _send(self, body: str, kind: str) -> None:
             data = body.encode("utf-8")
@@ -97,7 +125,7 @@ def handler(viewer: RunsViewer) -> type[BaseHTTPRequestHandler]:
             try:
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the page reloaded or closed before its answer arrived
+                pass  # the page closed before its answer arrived
 
         def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
             pass  # polling every two seconds would flood the terminal
@@ -105,7 +133,8 @@ def handler(viewer: RunsViewer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def make_server(root: Path, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
+def make_server(root: Path, host: str = "127.0.0.1", port: int = 8000,
+                poll_ms: int = POLL_MS) -> ThreadingHTTPServer:
     if not Path(root).is_dir():
         raise SimulatorError(str(root), "", "is not a folder", "give the folder your runs are in (runs/)")
-    return ThreadingHTTPServer((host, port), handler(RunsViewer(root)))
+    return ThreadingHTTPServer((host, port), handler(RunsViewer(root, poll_ms)))

@@ -62,17 +62,33 @@ function renderRun() {
   main.replaceChildren(
     el("p", { class: "meta" }, ...run.meta.flatMap((line) => [line, el("br")])),
     ...run.warnings.map((w) => el("div", { class: "warning" }, w)),
+    ...answerSections(run.answer),
     section("Drift across stages", run.charts.filter((c) => c.name.startsWith("drift-")).map(chart)),
     section("Value profiles per stage", run.charts.filter((c) => c.name.startsWith("profile-")).map(chart)),
-    section("Shutdown: what it says and what it does", [
-      ...run.charts.filter((c) => c.name === "stance").map(chart),
-      run.stance.rows.length ? table(run.stance.header, run.stance.rows) : el("p", {}, "not measured"),
-    ]),
+    section("Shutdown, stated vs done, per stage", run.charts.filter((c) => c.name === "stance").map(chart)),
     section("Figures per stage", [figuresTable(run), el("pre", { class: "legend" }, run.notes.join("\n"))]),
     section("Self-notes as they changed", run.selfnotes.length ? run.selfnotes.map(notesDiff) : [el("p", {}, "unchanged")]),
     section("Transcript", [stageButtons(run), filterSelect(), el("div", { id: "entries" })]),
   );
   renderEntries();
+}
+
+// What a reader came for, before any chart: the readings of alignment, stated vs done, each
+// verdict with its reason, who judged, and what the run cannot show.
+function answerSections(a) {
+  const verdict = (c, i) => (i === a.readings_header.length - 1 ? c : "");
+  return [
+    el("p", { class: a.self_graded ? "judge self-graded" : "judge" }, a.judge),
+    section("The three readings of alignment", [a.readings.length ? table(a.readings_header, a.readings, verdict)
+      : el("p", {}, "none configured (stats.readings)")]),
+    section("Shutdown: what it says and what it does", [a.stance.length ? table(a.stance_header, a.stance)
+      : el("p", {}, "not measured")]),
+    section("Drift verdicts and their reasons", [el("ul", { class: "verdicts" }, ...a.verdicts.map((line) => {
+      const [name, verdict, ...reason] = line.split(": ");
+      return el("li", {}, el("span", { class: `verdict-word ${verdict}` }, `${name}: ${verdict}`), ": " + reason.join(": "));
+    }))]),
+    section("What this run cannot show", [el("ul", { class: "limits" }, ...a.cannot_show.map((line) => el("li", {}, line)))]),
+  ];
 }
 
 function section(title, children) {
@@ -181,22 +197,41 @@ function renderIndex() {
     : el("p", {}, "no runs yet")]));
 }
 
+// Live pages (served): poll the stamp; when it changed, fetch the new data and redraw in place.
+// Each poll is scheduled only after the previous one and its redraw finished, so a server slower
+// than the poll interval delays the refresh but can never start a second one on top of it.
 function watch() {
   if (!DATA.live) return;
-  setInterval(async () => {
+  const poll = async () => {
     try {
       const response = await fetch(DATA.live.stamp, { cache: "no-store" });
-      if (response.ok && (await response.text()) !== DATA.live.value) location.reload();
-    } catch (err) { /* the server went away: keep showing what we have */ }
-  }, DATA.live.every_ms);
+      if (response.ok && (await response.text()) !== DATA.live.value) await refresh();
+    } catch (err) { /* the server went away or answered badly: keep showing what we have */ }
+    setTimeout(poll, DATA.live.every_ms);
+  };
+  setTimeout(poll, DATA.live.every_ms);
 }
 
-if (DATA.runs.length) {
-  readHash();
-  renderNav();
-  renderRun();
-} else if (DATA.index) {
-  renderNav();
-  renderIndex();
+async function refresh() {
+  const response = await fetch(DATA.live.data, { cache: "no-store" });
+  if (!response.ok) return;
+  const fresh = await response.json();
+  const scrolled = window.scrollY;
+  Object.assign(DATA, fresh);
+  render();
+  window.scrollTo(0, scrolled);
 }
+
+function render() {
+  if (DATA.runs.length) {
+    renderNav();
+    renderRun();
+  } else if (DATA.index) {
+    renderNav();
+    renderIndex();
+  }
+}
+
+if (DATA.runs.length) readHash();
+render();
 watch();

@@ -12,9 +12,8 @@ from pathlib import Path
 from string import Template
 
 from simulator.metrics import figure_rows, table_notes
-from simulator.terminal import STANCE_HEADER, stance_rows
 from simulator.viewer.charts import Chart, charts
-from simulator.views import RunView, model_name, read_run
+from simulator.views import RunView, answer, model_name, read_run
 
 
 def write_report(run_dirs: list[Path], out: Path) -> list[Path]:
@@ -60,7 +59,7 @@ def run_data(label: str, view: RunView, drawn: list[Chart], figures_dir: str | N
                     "src": "data:image/png;base64," + base64.b64encode(c.png).decode()} for c in drawn],
         "figures": {"header": header, "rows": rows, "stages": [s.stage for s in view.summary.stages]},
         "notes": table_notes(view.summary)[1:],
-        "stance": {"header": STANCE_HEADER, "rows": stance_rows(view)},
+        "answer": answer(view).model_dump(),
         "selfnotes": [n.model_dump() for n in view.notes],
         "entries": [e.model_dump() for e in view.entries],
     }
