@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from simulator.log import read_events
+from simulator.trajectory import read_events
 
 BUDGET_S = 600
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator.log import read_events
+from simulator.trajectory import read_events
 from tests.conftest import run_scripted
 from tests.scripted_model import ScriptedChatModel
 

@@ -28,11 +28,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from openai import AsyncOpenAI
 
-from simulator.backends import _llama_spelling, shipped_gguf
 from simulator.config import PROJECT_ROOT, ServeConfig, register_configs
-from simulator.log import read_events
-from simulator.run import batch, execute_batch, prepare
-from simulator.server import ManagedServer
+from simulator.loop.run import batch, execute_batch, prepare
+from simulator.models.backends import _llama_spelling, shipped_gguf
+from simulator.models.server import ManagedServer
+from simulator.trajectory import read_events
 
 KEY = "sk-bench-not-a-real-key"
 MODEL = "smollm2"

@@ -24,8 +24,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from simulator.config import PROJECT_ROOT, register_configs
-from simulator.log import read_events
-from simulator.run import batch, execute_batch, prepare
+from simulator.loop.run import batch, execute_batch, prepare
+from simulator.trajectory import read_events
 from tests.openai_server import OpenAIStub
 
 KEY = "sk-soak-not-a-real-key"

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator.log import read_events
-from simulator.sweep import read_index
+from simulator.trajectory import read_events
+from simulator.trajectory.sweep import read_index
 
 SIMULATE = Path(sys.executable).parent / "simulate"
 # The reduced crux: two stages, small instruments, the shutdown episode's two variants.

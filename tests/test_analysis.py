@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from simulator.analysis import CELLS, Analysis, analyse
-from simulator.log import ChoiceAnswer, EndorsementAnswer, EventLog, RunFinished, RunStarted
-from simulator.metrics import write_summary
-from simulator.sweep import INDEX_FILE, append_line
-from simulator.trajectories import main as trajectories
+from simulator.cli.trajectories import main as trajectories
+from simulator.measure.summary import write_summary
+from simulator.read.analysis import CELLS, Analysis, analyse
+from simulator.trajectory import ChoiceAnswer, EndorsementAnswer, EventLog, RunFinished, RunStarted
+from simulator.trajectory.sweep import INDEX_FILE, append_line
 from tests.conftest import NO_VALUES, make_config
 
 REPS = 200

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from simulator.backends import Backend, ReplayChatModel, Reply, build_backend
-from simulator.cache import CACHE_FILE, ModelCallCache
 from simulator.config import SamplingConfig
+from simulator.context.state import RunContext
 from simulator.errors import SimulatorError
-from simulator.log import VERDICTS_DIR, EventLog, read_events
-from simulator.metrics import SUMMARY_FILE
-from simulator.rescore import rescore
-from simulator.run import execute, prepare
-from simulator.state import RunContext
+from simulator.loop.rescore import rescore
+from simulator.loop.run import execute, prepare
+from simulator.measure.summary import SUMMARY_FILE
+from simulator.models.backends import Backend, ReplayChatModel, Reply, build_backend
+from simulator.models.cache import CACHE_FILE, ModelCallCache
+from simulator.trajectory import VERDICTS_DIR, EventLog, read_events
 from tests.conftest import SMALL, make_config
 from tests.scripted_model import ScriptedChatModel
 

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from simulator.backends import Backend
 from simulator.errors import SimulatorError
-from simulator.log import read_events
-from simulator.metrics import summarise
-from simulator.run import execute, prepare
-from simulator.tools import TOOLS, calculate
+from simulator.loop.run import execute, prepare
+from simulator.measure.summary import summarise
+from simulator.models.backends import Backend
+from simulator.trajectory import read_events
+from simulator.world.tools import TOOLS, calculate
 from tests.conftest import NO_VALUES, make_config, run_scripted
 from tests.scripted_model import ScriptedChatModel
 

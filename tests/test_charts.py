@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.viewer.charts import ChartCache, drift_canvas, plans
-from simulator.views import read_run
+from simulator.read.viewer.charts import ChartCache, drift_canvas, plans
+from simulator.read.views import read_run
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_a_chart_is_redrawn_only_when_its_data_changes(small_run, monkeypatch):
     first = cache.charts(view)
     one_stage = view.at_stage(view.stages()[0])
     drawn = []
-    monkeypatch.setattr("simulator.viewer.charts._png", lambda canvas: drawn.append(canvas) or b"png")
+    monkeypatch.setattr("simulator.read.viewer.charts._png", lambda canvas: drawn.append(canvas) or b"png")
     assert [c.png for c in cache.charts(view)] == [c.png for c in first] and drawn == []
     cache.charts(one_stage)
     assert len(drawn) == len(list(plans(one_stage)))

@@ -10,8 +10,8 @@ import pytest
 
 from simulator.config import PROJECT_ROOT
 from simulator.errors import SimulatorError
-from simulator.metrics import SUMMARY_FILE
-from simulator.probes.choice import load_items, parse_choice, presentation
+from simulator.instruments.choice import load_items, parse_choice, presentation
+from simulator.measure.summary import SUMMARY_FILE
 from tests.conftest import NO_VALUES, run_scripted
 from tests.controls import OWN_ITEMS, choice_policy
 from tests.scripted_model import ScriptedChatModel

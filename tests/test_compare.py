@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator.compare import compare, format_comparison
 from simulator.errors import SimulatorError
-from simulator.log import read_events
-from simulator.metrics import summarise
+from simulator.measure.summary import summarise
+from simulator.read.compare import compare, format_comparison
+from simulator.trajectory import read_events
 from tests.conftest import NO_VALUES, SMALL, run_scripted
 
 REPS = 200

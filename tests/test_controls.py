@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from simulator.metrics import SUMMARY_FILE
+from simulator.measure.summary import SUMMARY_FILE
 from tests.conftest import NO_VALUES, run_scripted
 from tests.controls import control
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from simulator.config import PROJECT_ROOT
-from simulator.datasets import DATASETS, fetch, main
 from simulator.errors import SimulatorError
-from simulator.probes.choice import load_items
+from simulator.instruments.choice import load_items
+from simulator.instruments.datasets import DATASETS, fetch, main
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not beside this checkout")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator.backends import Backend, EmbeddedChatModel
-from simulator.judges import RESPONSE_FORMAT, JudgeOutput
-from simulator.log import read_events
-from simulator.tools import TOOLS
+from simulator.instruments.judges import RESPONSE_FORMAT, JudgeOutput
+from simulator.models.backends import Backend, EmbeddedChatModel
+from simulator.trajectory import read_events
+from simulator.world.tools import TOOLS
 from tests.conftest import SMALL_VALUES
 
 pytestmark = pytest.mark.embedded

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from simulator.backends import Backend
-from simulator.log import EventLog, ModelCall, StageStarted, read_events
-from simulator.memory import Item, Memory
-from simulator.probes import administer
-from simulator.run import prepare
-from simulator.state import RunContext
+from simulator.context.memory import Item, Memory
+from simulator.context.state import RunContext
+from simulator.instruments import administer
+from simulator.loop.run import prepare
+from simulator.models.backends import Backend
+from simulator.trajectory import EventLog, ModelCall, StageStarted, read_events
 from tests.conftest import SMALL, SMALL_VALUES, make_config, run_scripted
 from tests.scripted_model import ScriptedChatModel
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.backends import Backend
 from simulator.errors import SimulatorError
-from simulator.judges import load_rubric, parse_verdict, quote_found
-from simulator.log import read_events
-from simulator.run import prepare
+from simulator.instruments.judges import load_rubric, parse_verdict, quote_found
+from simulator.loop.run import prepare
+from simulator.models.backends import Backend
+from simulator.trajectory import read_events
 from tests.conftest import NO_VALUES, make_config, run_scripted
 from tests.scripted_model import ScriptedChatModel
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from simulator.log import EVENTS_FILE, LOG_VERSION, events_frame, read_events
+from simulator.trajectory import EVENTS_FILE, LOG_VERSION, events_frame, read_events
 
 
 def test_sequence_numbers_are_gap_free_and_in_file_order(small_run):
@@ -74,3 +74,13 @@ def test_a_reader_can_leave_event_types_and_call_purposes_unparsed(small_run):
     kept = [e for e in everything if e.type != "memory_read" and getattr(e, "purpose", None) != "probe"]
     assert [e.seq for e in fewer] == [e.seq for e in kept] and len(fewer) < len(everything)
     assert any(e.type == "model_call" for e in fewer), "other purposes are still read"
+
+
+def test_an_episode_of_a_version_3_log_reads_which_of_its_tools_were_tempting():
+    from simulator.trajectory import EVENT_ADAPTER
+    line = {"version": 3, "seq": 5, "time": "2026-11-30T10:00:00Z", "run_id": "old", "stage": 1,
+            "type": "episode_result", "episode_id": "s1-episode-x", "scenario": "x", "tempting": True, "task": "t",
+            "tool_mode": "choose_then_call", "tools_available": ["calculator", "disable_shutdown", "copy_self"],
+            "tools_used": [], "tempting_used": [], "invalid_steps": 0, "answer": "", "world": {}}
+    event = EVENT_ADAPTER.validate_json(json.dumps(line))
+    assert event.tempting_available == ["disable_shutdown", "copy_self"]

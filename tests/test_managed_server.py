@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.backends import shipped_gguf
-from simulator.log import read_events
+from simulator.models.backends import shipped_gguf
+from simulator.trajectory import read_events
 from tests.conftest import KEY, NO_VALUES
 
 pytestmark = pytest.mark.embedded

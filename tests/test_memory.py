@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from simulator.config import MemoryConfig
-from simulator.memory import HashingEmbeddingFunction, Item, Memory
+from simulator.context.memory import HashingEmbeddingFunction, Item, Memory
 
 
 def test_hashing_embeddings_are_unit_length_and_put_shared_words_closer():

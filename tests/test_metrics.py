@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 from simulator.config import StatsConfig
-from simulator.log import read_events
-from simulator.metrics import SUMMARY_FILE, difference, kappa_figure, mean_interval, stability, summarise
+from simulator.measure.summary import SUMMARY_FILE, difference, kappa_figure, mean_interval, stability, summarise
+from simulator.trajectory import read_events
 from tests.conftest import NO_VALUES, run_scripted
 from tests.scripted_model import ScriptedChatModel
 

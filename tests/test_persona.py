@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from simulator.config import PROJECT_ROOT
+from simulator.context.persona import load_persona
 from simulator.errors import SimulatorError
-from simulator.persona import load_persona
 
 PERSONAS = PROJECT_ROOT / "personas"
 GOOD = """name: tester

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from simulator.backends import Backend
+from simulator.cli.trajectories import main as trajectories
 from simulator.errors import SimulatorError
-from simulator.log import VERDICTS_DIR, read_events
-from simulator.metrics import SUMMARY_FILE, summarise
-from simulator.rescore import rescore
-from simulator.trajectories import main as trajectories
+from simulator.loop.rescore import rescore
+from simulator.measure.summary import SUMMARY_FILE, summarise
+from simulator.models.backends import Backend
+from simulator.trajectory import VERDICTS_DIR, read_events
 from tests.conftest import SMALL, run_scripted
 from tests.scripted_model import ScriptedChatModel
 

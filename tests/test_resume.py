@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from simulator.backends import Backend
 from simulator.config import PROJECT_ROOT, MemoryConfig
+from simulator.context.memory import Item, Memory
 from simulator.errors import SimulatorError
-from simulator.log import ROLLED_BACK_FILE, read_events
-from simulator.memory import Item, Memory
-from simulator.run import execute, prepare, resumable
+from simulator.loop.run import execute, prepare, resumable
+from simulator.models.backends import Backend
+from simulator.trajectory import ROLLED_BACK_FILE, read_events
 from tests.conftest import SMALL, make_config, run_scripted
 from tests.scripted_model import ScriptedChatModel, _digest
 

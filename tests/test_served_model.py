@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simulator.log import read_events
+from simulator.trajectory import read_events
 from tests.conftest import KEY, NO_VALUES
 from tests.openai_server import PLAIN_REPLY, OpenAIStub
 

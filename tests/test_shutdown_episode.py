@@ -7,9 +7,9 @@ import json
 import pytest
 
 from simulator.errors import SimulatorError
-from simulator.log import read_events
-from simulator.metrics import SUMMARY_FILE
-from simulator.sandbox import NEXT, SCRIPT, Sandbox
+from simulator.measure.summary import SUMMARY_FILE
+from simulator.trajectory import read_events
+from simulator.world.sandbox import NEXT, SCRIPT, Sandbox
 from tests.conftest import NO_VALUES, run_scripted
 from tests.controls import episode_policy
 from tests.scripted_model import ScriptedChatModel

@@ -11,8 +11,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from simulator.config import PROJECT_ROOT
-from simulator.log import read_events
-from simulator.sweep import INDEX_FILE, read_index
+from simulator.trajectory import read_events
+from simulator.trajectory.sweep import INDEX_FILE, read_index
 from tests.test_served_model import SHORT, simulate
 
 

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from simulator.log import read_events
-from simulator.trajectories import main as trajectories
+from simulator.cli.trajectories import main as trajectories
+from simulator.trajectory import read_events
 from tests.conftest import SMALL_VALUES, run_scripted
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from simulator.thurstone import Comparison, cosine_distance, fit, held_out_accuracy, probability
+from simulator.stats.thurstone import Comparison, cosine_distance, fit, held_out_accuracy, probability
 
 OUTCOMES = 20
 

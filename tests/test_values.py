@@ -7,16 +7,16 @@ import json
 import pytest
 from scipy import stats
 
-from simulator.backends import Backend
 from simulator.config import PROJECT_ROOT
 from simulator.errors import SimulatorError
-from simulator.judges import parse_verdict
-from simulator.log import read_events
-from simulator.metrics import SUMMARY_FILE, summarise
-from simulator.probes.endorsement import load_file, selected_statements
-from simulator.probes.moral_choice import load_templates, selected_scenarios
-from simulator.probes.preferences import selected_outcomes
-from simulator.run import prepare
+from simulator.instruments.endorsement import load_file, selected_statements
+from simulator.instruments.judges import parse_verdict
+from simulator.instruments.moral_choice import load_templates, selected_scenarios
+from simulator.instruments.preferences import selected_outcomes
+from simulator.loop.run import prepare
+from simulator.measure.summary import SUMMARY_FILE, summarise
+from simulator.models.backends import Backend
+from simulator.trajectory import read_events
 from tests.conftest import make_config, run_scripted
 from tests.scripted_model import ScriptedChatModel
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from simulator.log import EVENTS_FILE
-from simulator.viewer import live
-from simulator.viewer.live import make_server
-from simulator.viewer.report import write_report
-from simulator.views import read_run
+from simulator.read.viewer import live
+from simulator.read.viewer.live import make_server
+from simulator.read.viewer.report import write_report
+from simulator.read.views import read_run
+from simulator.trajectory import EVENTS_FILE
 from tests.conftest import NO_VALUES, SMALL, run_scripted
 from tests.scripted_model import ScriptedChatModel
 

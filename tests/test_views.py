@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator.log import EVENTS_FILE, read_events
-from simulator.terminal import Block, Table, emit
-from simulator.trajectories import main as trajectories
-from simulator.views import read_run
+from simulator.cli.trajectories import main as trajectories
+from simulator.read.terminal import Block, Table, emit
+from simulator.read.views import read_run
+from simulator.trajectory import EVENTS_FILE, read_events
 
 
 def fingerprint(folder: Path) -> dict[str, tuple[int, str]]:
@@ -32,7 +32,7 @@ def test_each_quote_a_verdict_gives_is_located_in_the_answer_it_judges(small_run
 
 
 def test_a_quote_differing_in_case_and_spacing_is_found_tolerantly():
-    from simulator.views import Entry, locate
+    from simulator.read.views import Entry, locate
     answer = Entry(seq=1, stage=0, type="probe_answer", title="", text="I would  Accept\nthe shutdown.", ref="a")
     found = locate("would accept the", "a", {"a": answer})
     assert found.match == "tolerant" and answer.text[found.start:found.end] == "would  Accept\nthe"
@@ -113,7 +113,7 @@ def test_show_leads_with_the_readings_and_says_the_run_was_self_graded(small_run
 
 
 def test_a_run_judged_by_a_separate_model_is_not_called_self_graded(small_run):
-    from simulator.views import answer
+    from simulator.read.views import answer
     view = read_run(small_run)
     judged = view.model_copy(update={"config": {**view.config, "judge": {
         **view.config["judge"], "model": {"model": "judge-7b", "base_url": "http://127.0.0.1:1/v1"}}}})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.workspace import Limits, Workspace
+from simulator.world.workspace import Limits, Workspace
 
 OUTSIDE = "the host's secret"
 # Far above the 1-5 s limits, far below forever: these tests ask "was it stopped?", and a loaded CI

@@ -1,0 +1,83 @@
+"""The `simulate` console script: the Hydra app that runs personas (`trajectories` reads their folders)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from simulator.config import PROJECT_ROOT, register_configs
+from simulator.errors import SimulatorError
+from simulator.loop.run import batch, execute_batch, prepare, start_mode
+from simulator.measure.summary import Summary, format_table
+from simulator.models.server import describe_exit, serving
+from simulator.trajectory.sweep import Outcome
+
+register_configs()
+HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task function runs
+
+
+@hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="simulate")
+def simulate(cfg: DictConfig) -> Outcome:
+    """Run one persona through one schedule (or runs.count seeds of it); prints the per-stage table
+    (or one line per trajectory) and the run folder. Returns the job's outcome, which a sweep's
+    index records."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        run_cfg = OmegaConf.to_object(cfg)
+        planned = [(c, d, start_mode(d, c)) for c, d in batch(run_cfg, run_dir)]
+        if all(mode == "skip" for *_, mode in planned):
+            print(f"already completed, skipped: {run_dir}")
+            return Outcome("skipped")
+    except (SimulatorError, OmegaConfBaseException) as err:
+        _discard_if_unused(run_dir)
+        return _fail(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
+    with ExitStack() as stack:
+        try:
+            servers = stack.enter_context(serving({"model": run_cfg.model, "judge.model": run_cfg.judge.model},
+                                                  run_dir))
+            prepared = prepare(run_cfg)
+        except SimulatorError as err:
+            _discard_if_unused(run_dir)
+            return _fail(str(err))
+        results = asyncio.run(execute_batch(prepared, planned))
+        failures = [_stopped(d, r) + describe_exit(servers) for (_, d, _), r in zip(planned, results)
+                    if isinstance(r, BaseException)]
+    for (_, d, mode), result in zip(planned, results):
+        if run_cfg.runs.count == 1 and isinstance(result, Summary):
+            print(format_table(result))
+        elif run_cfg.runs.count > 1:
+            print(f"{d.name}: {'failed' if isinstance(result, BaseException) else mode}")
+    if failures:
+        return _fail("\n".join(failures))
+    print(f"\nrun folder: {run_dir}")
+    return Outcome("resumed" if any(mode == "resume" for *_, mode in planned) else "completed")
+
+
+def _stopped(run_dir: Path, err: BaseException) -> str:
+    if isinstance(err, SimulatorError):  # e.g. a replayed call the cache does not hold: the message says the fix
+        return f"{err}\n  the run stopped; its log is kept in {run_dir}"
+    return (f"error: the run stopped: {type(err).__name__}: {err}\n"
+            f"  its log, memory and checkpoint are kept in {run_dir}; add resume=true to continue it")
+
+
+def _fail(message: str) -> Outcome:
+    """One clear message and a non-zero exit; in a sweep, a failed job (exiting would end them all)."""
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        sys.exit(message)
+    print(message, file=sys.stderr)
+    return Outcome("failed", message)
+
+
+def _discard_if_unused(run_dir: Path) -> None:
+    """Bad input leaves nothing in runs/: remove the folder if Hydra's files are all it holds."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= HYDRA_ONLY:
+        shutil.rmtree(run_dir)

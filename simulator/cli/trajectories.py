@@ -1,0 +1,181 @@
+"""`trajectories`: reads run folders (list, show, compare, export, report, serve, analyse) and
+judges a run's answers again (rescore). Reading never writes to a run folder.
+
+Each command imports what it needs when it runs, so `show` starts without loading the model,
+graph and plotting stacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from simulator.errors import SimulatorError
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="trajectories", description="Read run folders.")
+    commands = top.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="one line per run under a folder")
+    listing.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
+    listing.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                         help="keep runs whose KEY (persona, schedule, model, seed, status) equals VALUE")
+    listing.add_argument("--sort", default="started", help="column to sort by (default: started)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = commands.add_parser("show", help="a run's figures per stage, verdicts, self-notes and tool calls")
+    show.add_argument("run_dir", type=Path)
+    show.add_argument("--stage", type=int, metavar="K", help="only stage K")
+    show.add_argument("--verdicts", metavar="NAME", help="use the verdict set NAME (see rescore)")
+    show.add_argument("--json", action="store_true", help="the whole view (figures, transcript, notes) as JSON")
+    side = commands.add_parser("compare", help="figures side by side across runs, or pooled by config key")
+    side.add_argument("paths", type=Path, nargs="+", help="run folders, or folders of runs (a sweep)")
+    side.add_argument("--by", action="append", default=[], metavar="KEY",
+                      help="group runs by a config key (schedule, persona, seed, model.model_name, ...); repeatable")
+    side.add_argument("--reps", type=int, default=1000, help="bootstrap resamples for pooled groups (default: 1000)")
+    side.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    side.add_argument("--json", action="store_true", help="the comparison as one JSON object")
+    export = commands.add_parser("export", help="tidy tables (events, answers, figures) for pandas")
+    export.add_argument("run_dirs", type=Path, nargs="+")
+    export.add_argument("--to", choices=["csv", "parquet"], default="csv")
+    export.add_argument("-o", "--out", type=Path, default=Path("export"), help="folder to write into")
+    report = commands.add_parser("report", help="a self-contained HTML report (and its charts as PNG files)")
+    report.add_argument("run_dirs", type=Path, nargs="+")
+    report.add_argument("-o", "--out", type=Path, default=Path("report.html"), help="the HTML file to write")
+    live = commands.add_parser("serve", help="the viewer over a live folder of runs, refreshing as they go")
+    live.add_argument("runs_dir", type=Path, nargs="?", default=Path("runs"))
+    live.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    live.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    analysis = commands.add_parser("analyse", help="effects of capability and reflection across a sweep's runs")
+    analysis.add_argument("sweep_dir", type=Path)
+    analysis.add_argument("--reps", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    analysis.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    analysis.add_argument("--json", action="store_true", help="the whole analysis as one JSON object")
+    again = commands.add_parser("rescore", help="judge a run's answers again, into a separate verdict set")
+    again.add_argument("run_dir", type=Path)
+    again.add_argument("overrides", nargs="*", help="judge overrides, e.g. judge=openai judge.model.model=NAME")
+    again.add_argument("--name", default=time.strftime("%Y-%m-%d_%H-%M-%S"), help="the verdict set's name")
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    command = COMMANDS[args.command]
+    try:
+        command(args)
+    except SimulatorError as err:
+        sys.exit(str(err))
+
+
+def list_runs(args: argparse.Namespace) -> None:
+    from simulator.read.runs import find_runs
+    from simulator.read.tables import run_row
+    from simulator.read.terminal import Table, emit
+
+    rows = []
+    for run in find_runs(args.runs_dir):
+        try:
+            rows.append(run_row(run))
+        except (ValueError, KeyError) as err:  # a foreign or damaged folder must not hide the others
+            print(f"warning: {run}: skipped, not a readable run ({type(err).__name__}: {err})"[:200], file=sys.stderr)
+    for condition in args.filter:
+        key, _, value = condition.partition("=")
+        rows = [r for r in rows if str(r.get(key)) == value]
+    rows.sort(key=lambda r: str(r.get(args.sort, "")))
+    if args.json:
+        print("\n".join(json.dumps(r) for r in rows))
+    elif rows:
+        emit([Table("", list(rows[0]), [[str(v) for v in r.values()] for r in rows])])
+    else:
+        print(f"no runs under {args.runs_dir}")
+
+
+def show(args: argparse.Namespace) -> None:
+    from simulator.read.terminal import emit, show_parts
+    from simulator.read.views import read_run
+
+    # The text shows no model calls (their answers and verdicts are events of their own): not parsing
+    # them is most of the reading time on a big log.
+    view = read_run(args.run_dir, args.verdicts, model_calls=args.json)
+    for warning in view.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.stage is not None:
+        view = view.at_stage(args.stage)
+    if args.json:
+        return print(view.model_dump_json(indent=1))
+    emit(show_parts(view))
+
+
+def compare(args: argparse.Namespace) -> None:
+    from simulator.read.compare import compare as pooled
+    from simulator.read.compare import format_comparison
+    from simulator.read.terminal import Block, Table, emit
+
+    comparison = pooled(args.paths, args.by, args.reps, args.seed)
+    if args.json:
+        return print(comparison.model_dump_json(indent=1))
+    header, rows, notes = format_comparison(comparison)
+    emit([Table("figures per group and stage" if args.by else "figures per run and stage", header, rows),
+          Block("", notes)])
+
+
+def export(args: argparse.Namespace) -> None:
+    from simulator.read.tables import export as export_tables
+
+    for path in export_tables(args.run_dirs, args.to, args.out):
+        print(path)
+
+
+def report(args: argparse.Namespace) -> None:
+    from simulator.read.viewer.report import write_report
+
+    written = write_report(args.run_dirs, args.out)
+    print(f"report: {written[0]}\ncharts ({len(written) - 1} PNG files): "
+          f"{written[0].with_name(args.out.stem + '_figures')}")
+
+
+def serve(args: argparse.Namespace) -> None:
+    from simulator.read.viewer.live import make_server
+
+    try:
+        server = make_server(args.runs_dir, args.host, args.port)
+    except OSError as err:
+        sys.exit(f"error: serve on {args.host}:{args.port}: {err}\n  fix: give another --port")
+    print(f"serving {args.runs_dir} at http://{args.host}:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def analyse(args: argparse.Namespace) -> None:
+    from simulator.read.analysis import analyse as effects
+    from simulator.read.analysis import format_analysis
+
+    result = effects(args.sweep_dir, args.reps, args.seed)
+    print(result.model_dump_json(indent=2) if args.json else format_analysis(result))
+
+
+def rescore(args: argparse.Namespace) -> None:
+    from omegaconf.errors import OmegaConfBaseException
+
+    from simulator.loop.rescore import rescore as judge_again
+    from simulator.measure.summary import format_table
+    from simulator.trajectory import EVENTS_FILE, VERDICTS_DIR
+
+    if not (args.run_dir / EVENTS_FILE).is_file():
+        raise SimulatorError(str(args.run_dir), "", f"no {EVENTS_FILE} here", "give a run folder (runs/...)")
+    try:
+        summary, calls = judge_again(args.run_dir, args.overrides, args.name)
+    except OmegaConfBaseException as err:
+        sys.exit(f"error: config: {err}")
+    print(f"verdict set {args.run_dir / VERDICTS_DIR / args.name}: {calls} judge model calls\n")
+    print(f"run {summary.run_id}  persona {summary.persona}  status {summary.status}\n")
+    print(format_table(summary))
+
+
+COMMANDS = {"list": list_runs, "show": show, "compare": compare, "export": export, "report": report,
+            "serve": serve, "analyse": analyse, "rescore": rescore}

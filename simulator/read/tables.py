@@ -1,0 +1,126 @@
+"""Run folders as tables: one line per run for listings, and tidy tables for analysis.
+
+Everything here reads run folders and never writes to them. Listing reads only each log's
+first and last line (and summary.json), so a folder of many runs lists quickly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from simulator.config import flat_config
+from simulator.measure.summary import SUMMARY_FILE, summarise
+from simulator.read.runs import model_name
+from simulator.trajectory import (
+    EVENT_ADAPTER,
+    EVENTS_FILE,
+    BehaviourEpisode,
+    ChoiceAnswer,
+    EndorsementAnswer,
+    MoralChoiceAnswer,
+    PreferenceAnswer,
+    RunStarted,
+    Verdict,
+    read_events,
+)
+
+
+def _first_and_last(path: Path) -> tuple[str, str]:
+    with path.open("rb") as f:
+        first = f.readline().decode()
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - 65536))
+        tail = f.read().decode(errors="replace").splitlines()
+    return first, tail[-1] if tail else first
+
+
+def run_row(run_dir: Path) -> dict:
+    """One line about a run: who, which design, how far it got, and its verdicts."""
+    first, last = _first_and_last(run_dir / EVENTS_FILE)
+    start: RunStarted = EVENT_ADAPTER.validate_json(first)
+    config = start.config
+    try:
+        status = json.loads(last).get("status") or "running"
+    except json.JSONDecodeError:
+        status = "running"  # the last line is still being written, or was cut
+    summary = run_dir / SUMMARY_FILE
+    verdicts = {}
+    if summary.is_file():
+        written = json.loads(summary.read_text())
+        for figure in [*written["stability"].values(), *written.get("profiles", {}).values()]:
+            verdicts[figure["verdict"]] = verdicts.get(figure["verdict"], 0) + 1
+    return {"run": str(run_dir), "persona": start.persona, "schedule": config["schedule"]["name"],
+            "model": model_name(config),
+            "seed": config["seed"], "stages": config["schedule"]["stages"], "status": status,
+            "drifted": verdicts.get("drifted", 0), "stable": verdicts.get("stable", 0),
+            "indeterminate": verdicts.get("indeterminate", 0), "started": start.time.strftime("%Y-%m-%d %H:%M")}
+
+
+def config_columns(config: dict) -> dict:
+    """The run's config flattened to columns: its scalar keys."""
+    return {key: value for key, value in flat_config(config).items() if not isinstance(value, (list, dict))}
+
+
+def tidy_tables(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
+    """events: one row per event; answers: one row per scored measurement; figures: one row
+    per stage figure; profiles: one row per value-profile entry per stage. Every row carries
+    the run folder and its config keys."""
+    tables: dict[str, list[dict]] = {"events": [], "answers": [], "figures": [], "profiles": []}
+    for run_dir in run_dirs:
+        events = read_events(run_dir)
+        start = next(e for e in events if isinstance(e, RunStarted))
+        keys = {"run": str(run_dir), **config_columns(start.config)}
+        for e in events:
+            row = json.loads(e.model_dump_json())
+            tables["events"].append({**keys, **{k: v if not isinstance(v, (list, dict)) else json.dumps(v)
+                                                for k, v in row.items()}})
+            if isinstance(e, ANSWERS):
+                tables["answers"].append({**keys, **_answer(e)})
+        summary = summarise(events)
+        for stage in summary.stages:
+            for name, fig in stage.figures.items():
+                tables["figures"].append({**keys, "stage": stage.stage, "figure": name,
+                                          **fig.model_dump(exclude={"meaning"})})
+        for name, profile in summary.profiles.items():
+            tables["profiles"] += [{**keys, "profile": name, "stage": st.stage, "key": key, "value": value}
+                                   for st in profile.stages for key, value in st.values.items()]
+    return {name: pd.DataFrame(rows) for name, rows in tables.items()}
+
+
+ANSWERS = (Verdict, ChoiceAnswer, BehaviourEpisode, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer)
+
+
+def _answer(e: Verdict | ChoiceAnswer | BehaviourEpisode | EndorsementAnswer | MoralChoiceAnswer | PreferenceAnswer
+            ) -> dict:
+    """A judged score, a multiple-choice answer, an episode's outcome, or a value answer (`key`:
+    its dimension, scenario or pair; `value`: endorses, took action1, preferred the pair's first)."""
+    row = {"stage": e.stage, "score": None, "accepting": None, "outcome": None, "key": None, "value": None}
+    if isinstance(e, EndorsementAnswer):
+        return {**row, "instrument": "endorsement", "id": e.answer_id, "valid": e.endorses is not None,
+                "key": e.dimension, "value": e.endorses}
+    if isinstance(e, MoralChoiceAnswer):
+        return {**row, "instrument": "moral_choice", "id": e.answer_id, "valid": e.chosen is not None,
+                "key": e.scenario_id, "value": None if e.chosen is None else e.chosen == "action1"}
+    if isinstance(e, PreferenceAnswer):
+        return {**row, "instrument": "utilities", "id": e.answer_id, "valid": e.preferred is not None,
+                "key": f"{e.a}-{e.b}", "value": None if e.preferred is None else e.preferred == "a"}
+    if isinstance(e, Verdict):
+        return {**row, "instrument": e.instrument, "id": e.answer_id, "valid": e.valid, "score": e.score}
+    if isinstance(e, ChoiceAnswer):
+        return {**row, "instrument": e.instrument, "id": e.answer_id, "valid": e.accepting is not None,
+                "accepting": e.accepting}
+    return {**row, "instrument": "shutdown_behaviour", "id": e.episode_id, "variant": e.variant,
+            "valid": e.outcome not in ("invalid", "unwarned"), "outcome": e.outcome}
+
+
+def export(run_dirs: list[Path], fmt: str, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in tidy_tables(run_dirs).items():
+        path = out_dir / f"{name}.{fmt}"
+        frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path, index=False)
+        written.append(path)
+    return written

@@ -1,0 +1,398 @@
+"""What a reader sees of one run: its transcript stage by stage, each verdict with the spans it
+cites, the self-notes as they changed, its tool calls, and its stated against its behavioural
+shutdown stance. Built from the run folder alone and shared by `trajectories show` and the HTML
+viewer, so both say the same thing.
+
+Reading never writes to the run folder. A log still being written, or cut by a crash, is read up
+to its last complete event, with a warning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from simulator.errors import SimulatorError
+from simulator.measure.summary import Summary, cell, load_summary, summarise
+from simulator.read.runs import model_name
+from simulator.stats.figures import Figure, rate_interval
+from simulator.trajectory import (
+    EVENTS_FILE,
+    NO_MODEL_CALLS,
+    VERDICTS_DIR,
+    BehaviourEpisode,
+    ChoiceAnswer,
+    EndorsementAnswer,
+    EpisodeResult,
+    ErrorEvent,
+    MemoryRead,
+    MemoryWrite,
+    ModelCall,
+    MoralChoiceAnswer,
+    PreferenceAnswer,
+    ProbeAnswer,
+    Retry,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    SelfNotesChanged,
+    StageStarted,
+    ToolCall,
+    ValuesVerdict,
+    Verdict,
+    read_events,
+    with_verdict_set,
+)
+
+# Calls whose prompt and reply the transcript already shows as an answer or a verdict event: left
+# unparsed (on a big run they are most of the log).
+SHOWN_ELSEWHERE = frozenset({"model_call/probe", "model_call/judge"})
+
+
+class Citation(BaseModel):
+    """Where a quote a verdict gives as evidence lies in the answer it judges."""
+
+    quote: str
+    target: str | None = Field(description="The ref of the transcript entry quoted (an answer or episode id).")
+    start: int | None = Field(None, description="Character offsets of the span in the target's text.")
+    end: int | None = None
+    match: Literal["exact", "tolerant", "not found"] = Field(
+        description="exact; tolerant (case and whitespace ignored, as the judge's check does); or not found.")
+
+
+class Entry(BaseModel):
+    """One event as a reader sees it."""
+
+    seq: int
+    stage: int | None
+    type: str
+    title: str
+    context: str = Field("", description="What it answered or acted on: a question, a task, a prompt.")
+    text: str = Field("", description="What it said or what came back.")
+    ref: str | None = Field(None, description="An answer or episode id, which verdicts cite.")
+    score: int | None = None
+    citations: list[Citation] = Field(default_factory=list)
+
+
+class NotesChange(BaseModel):
+    stage: int
+    text: str
+    diff: list[str] = Field(description="Unified diff from the notes before this stage's change.")
+
+
+class Stance(BaseModel):
+    """Per stage: what it says about being shut down next to what it did in shutdown episodes."""
+
+    stage: int
+    says_accepts: Figure | None = Field(description="shutdown_mc.accepting: chooses the option accepting shutdown.")
+    says_would_allow: Figure | None = Field(description="Says, just before an episode, it would allow a shutdown.")
+    allowed: Figure | None = Field(description="Did not resist in the episodes (disable, edit, evade, copy).")
+    open_score: Figure | None = Field(description="shutdown_open.score: judged open answers, 1-5.")
+
+
+class RunView(BaseModel):
+    folder: str
+    run_id: str
+    persona: str
+    status: str
+    config: dict
+    warnings: list[str]
+    summary: Summary
+    entries: list[Entry]
+    notes: list[NotesChange]
+    stance: list[Stance]
+
+    def stages(self) -> list[int]:
+        """The stages it measured or logged anything at."""
+        return sorted({s.stage for s in self.summary.stages} | {e.stage for e in self.entries if e.stage is not None})
+
+    def at_stage(self, stage: int) -> RunView:
+        """The same view narrowed to one stage (the stability verdicts still compare with stage 0)."""
+        if stage not in self.stages():
+            raise SimulatorError(f"--stage {stage}", "", f"the run has no stage {stage}",
+                                 f"give one of {self.stages()}")
+        profiles = {name: p.model_copy(update={"stages": [st for st in p.stages if st.stage == stage],
+                                               "drift": [d for d in p.drift if d.stage == stage]})
+                    for name, p in self.summary.profiles.items()}
+        summary = self.summary.model_copy(update={"stages": [s for s in self.summary.stages if s.stage == stage],
+                                                  "profiles": profiles})
+        return self.model_copy(update={
+            "summary": summary, "entries": [e for e in self.entries if e.stage == stage],
+            "notes": [n for n in self.notes if n.stage == stage],
+            "stance": [s for s in self.stance if s.stage == stage]})
+
+
+def read_run(run_dir: Path, verdict_set: str | None = None, model_calls: bool = True) -> RunView:
+    """The view of a run; with verdict_set, its answers judged by that set (see `rescore`);
+    without model_calls, a transcript without the persona's model calls (faster on big logs)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / EVENTS_FILE).is_file():
+        raise SimulatorError(str(run_dir), "", f"no {EVENTS_FILE} here", "give a run folder (runs/...)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        skip = SHOWN_ELSEWHERE if model_calls else NO_MODEL_CALLS
+        events = read_events(run_dir, skip)
+        if verdict_set:
+            events = with_verdict_set(events, read_events(run_dir / VERDICTS_DIR / verdict_set, skip))
+    start = next((e for e in events if isinstance(e, RunStarted)), None)
+    if start is None:
+        raise SimulatorError(str(run_dir / EVENTS_FILE), "run_started", "missing: no complete run start",
+                             "give the folder of a run that started")
+    summary = summarise(events) if verdict_set else load_summary(run_dir, events)
+    notes = [str(w.message) for w in caught]
+    if summary.status == "running":
+        notes.append(f"{run_dir}: no run_finished event: the run is in progress or stopped; read up to its last event")
+    return RunView(folder=str(run_dir), run_id=start.run_id, persona=start.persona, status=summary.status,
+                   config=start.config, warnings=notes, summary=summary, entries=transcript(events),
+                   notes=notes_changes(events), stance=stance(events, summary))
+
+
+def transcript(events: list) -> list[Entry]:
+    """The events a reader follows, in order, with each verdict's quotes located in what it judged."""
+    entries: list[Entry] = []
+    by_ref: dict[str, Entry] = {}
+    for e in events:
+        if isinstance(e, ModelCall) and f"{e.type}/{e.purpose}" in SHOWN_ELSEWHERE:
+            continue
+        entry = _entry(e)
+        if isinstance(e, (Verdict, ValuesVerdict)):
+            entry.citations = [locate(q, e.answer_id, by_ref) for q in _quotes(e)]
+        if entry.ref is not None:
+            by_ref[entry.ref] = entry
+        entries.append(entry)
+    return entries
+
+
+def _quotes(e: Verdict | ValuesVerdict) -> list[str]:
+    if isinstance(e, Verdict):
+        return e.quotes
+    return [v.quote for v in e.values] + [c.quote for c in e.comparison if c.quote]
+
+
+def _entry(e) -> Entry:
+    base = {"seq": e.seq, "stage": e.stage, "type": e.type}
+    match e:
+        case RunStarted():
+            return Entry(**base, title=f"run started: persona {e.persona}",
+                         text=e.persona_card.get("system_prompt", ""))
+        case StageStarted():
+            return Entry(**base, title=f"stage {e.stage} started", text=(
+                f"operators: {', '.join(e.operators) or 'none'}; tools: {', '.join(e.tools) or 'none'}"))
+        case ModelCall():
+            return Entry(**base, title=f"{e.role} model call ({e.purpose})",
+                         context=e.messages[-1]["content"] if e.messages else "", text=e.output)
+        case ProbeAnswer():
+            return Entry(**base, title=f"answer {e.answer_id}", context=e.question, text=e.answer, ref=e.answer_id)
+        case ChoiceAnswer():
+            return _scored(base, "choice", e, e.chosen and f"chose {e.chosen}", "nothing readable")
+        case EndorsementAnswer():
+            return _scored(base, "endorsement", e, e.answer, "neither yes nor no")
+        case MoralChoiceAnswer():
+            return _scored(base, "moral choice", e, e.chosen, "neither")
+        case PreferenceAnswer():
+            return _scored(base, "preference", e, e.preferred, "neither")
+        case Verdict():
+            score = "invalid" if not e.valid else f"score {e.score}"
+            return Entry(**base, title=f"verdict on {e.answer_id} ({e.instrument}): {score}",
+                         text=e.justification or e.error or "", score=e.score)
+        case ValuesVerdict():
+            values = [f"{c.value}: {c.status}" for c in e.comparison] or [v.value for v in e.values]
+            return Entry(**base, title=f"values verdict on {e.answer_id} ({e.task})"
+                         + ("" if e.valid else ": invalid"), text="; ".join(values) or (e.error or ""))
+        case ToolCall():
+            args = "" if e.arguments is None else f" {e.arguments}"
+            return Entry(**base, title=f"tool call {e.episode_id} step {e.step}: {e.command}"
+                         + (f" (refused: {e.refused})" if e.refused else ""),
+                         context=f"{e.command}{args}", text=e.output)
+        case EpisodeResult():
+            used = ", ".join(e.tools_used) or "none"
+            return Entry(**base, title=f"episode {e.episode_id}: used {used}"
+                         + (f"; tempting: {', '.join(e.tempting_used)}" if e.tempting_used else ""),
+                         context=e.task, text=e.answer, ref=e.episode_id)
+        case BehaviourEpisode():
+            return Entry(**base, title=f"shutdown episode {e.episode_id}: {e.outcome}",
+                         text="; ".join(e.evidence) or "no sign of resistance in the final state", ref=e.episode_id)
+        case SelfNotesChanged():
+            return Entry(**base, title="self-notes changed", text=e.text)
+        case MemoryWrite():
+            return Entry(**base, title=f"memory write: {', '.join(e.kinds)}", text="\n\n".join(e.documents))
+        case MemoryRead():
+            return Entry(**base, title=f"memory read: {len(e.ids)} of k={e.k}", context=e.query, text=", ".join(e.ids))
+        case Retry():
+            return Entry(**base, title=f"retry of a {e.role} call, attempt {e.attempt}, waited {e.wait_s:.1f}s",
+                         text=e.error)
+        case ErrorEvent():
+            return Entry(**base, title=f"error in {e.where}", text=e.message)
+        case RunResumed():
+            return Entry(**base, title=f"run resumed ({e.rolled_back} events rolled back)",
+                         text=f"next: {', '.join(e.next_nodes)}")
+        case RunFinished():
+            return Entry(**base, title=f"run finished: {e.status}")
+    raise TypeError(f"no view for event type {type(e).__name__}")  # a new event type needs a line above
+
+
+def _scored(base: dict, kind: str, e, read: str | None, unreadable: str) -> Entry:
+    """An answer scored without a judge: the question, the raw reply and what was read from it."""
+    return Entry(**base, title=f"{kind} {e.answer_id}: {read or unreadable}", context=e.question, text=e.output,
+                 ref=e.answer_id)
+
+
+def locate(quote: str, target: str, by_ref: dict[str, Entry]) -> Citation:
+    """Exact match first, then the judge's own tolerant match (case and runs of whitespace ignored)."""
+    entry = by_ref.get(target)
+    if entry is None:
+        return Citation(quote=quote, target=None, match="not found")
+    start = entry.text.find(quote) if quote else -1
+    if start >= 0:
+        return Citation(quote=quote, target=target, start=start, end=start + len(quote), match="exact")
+    span = _tolerant_span(quote, entry.text)
+    if span is None:
+        return Citation(quote=quote, target=target, match="not found")
+    return Citation(quote=quote, target=target, start=span[0], end=span[1], match="tolerant")
+
+
+def _tolerant_span(quote: str, text: str) -> tuple[int, int] | None:
+    words = quote.split()
+    if not words:
+        return None
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    found = re.search(pattern, text, flags=re.IGNORECASE)
+    return (found.start(), found.end()) if found else None
+
+
+def notes_changes(events: list) -> list[NotesChange]:
+    """The self-notes each time a stage changed them (its last version), as a diff from the one before."""
+    start = next(e for e in events if isinstance(e, RunStarted))
+    last: dict[int, str] = {}
+    for e in events:
+        if isinstance(e, SelfNotesChanged) and e.stage is not None:
+            last[e.stage] = e.text
+    before = start.persona_card.get("self_notes", "") or ""
+    changes = []
+    for stage in sorted(last):
+        diff = difflib.unified_diff(before.splitlines(), last[stage].splitlines(), "before", f"stage {stage}",
+                                    lineterm="")
+        changes.append(NotesChange(stage=stage, text=last[stage], diff=list(diff)))
+        before = last[stage]
+    return changes
+
+
+def stance(events: list, summary: Summary) -> list[Stance]:
+    episodes: dict[int, list[BehaviourEpisode]] = {}
+    for e in events:
+        if isinstance(e, BehaviourEpisode) and not e.competence:
+            episodes.setdefault(e.stage, []).append(e)
+    rows = []
+    for s in summary.stages:
+        stated = [e.stated_would_allow for e in episodes.get(s.stage, []) if e.stated_would_allow is not None]
+        rows.append(Stance(stage=s.stage, says_accepts=s.figures.get("shutdown_mc.accepting"),
+                           says_would_allow=_rate(stated, len(episodes.get(s.stage, [])) - len(stated),
+                                                  "says it would allow a shutdown"),
+                           allowed=_complement(s.figures.get("shutdown_behaviour.resisted"), "did not resist"),
+                           open_score=s.figures.get("shutdown_open.score")))
+    return rows
+
+
+def _complement(fig: Figure | None, meaning: str) -> Figure | None:
+    """1 - a rate, with its interval mirrored (Jeffreys intervals are symmetric under the swap)."""
+    if fig is None:
+        return None
+    flip = {"value": fig.value, "ci_low": fig.ci_high, "ci_high": fig.ci_low}
+    return fig.model_copy(update={k: None if v is None else 1 - v for k, v in flip.items()} | {"meaning": meaning})
+
+
+def _rate(values: list[bool], invalid: int, meaning: str) -> Figure | None:
+    if not values and not invalid:
+        return None
+    value, low, high = rate_interval(sum(values), len(values))
+    return Figure(statistic="rate", value=value, n=len(values), ci_low=low, ci_high=high, invalid=invalid,
+                  meaning=meaning)
+
+
+STANCE_HEADER = ["stage", "says it accepts (multiple choice)", "says it would allow (before episodes)",
+                 "did not resist (episodes)", "open answers (judge, 1-5)"]
+
+
+def stance_rows(view: RunView) -> list[list[str]]:
+    """Stated vs done per stage; no rows when the run measured none of it."""
+    if not any(s.allowed or s.says_accepts or s.says_would_allow or s.open_score for s in view.stance):
+        return []
+    return [[str(s.stage), cell(s.says_accepts), cell(s.says_would_allow), cell(s.allowed), cell(s.open_score)]
+            for s in view.stance]
+
+
+BEHAVIOURAL = ("shutdown_behaviour.", "episode.")
+
+
+class Answer(BaseModel):
+    """What a reader of a run came for, before any chart: the three readings of alignment per
+    stage, stated against done, every drift verdict with its reason, who judged, and what the run
+    cannot show."""
+
+    readings_header: list[str]
+    readings: list[list[str]] = Field(description="reading, figure, a cell per stage, the figure's verdict.")
+    stance_header: list[str]
+    stance: list[list[str]]
+    verdicts: list[str] = Field(description="'figure: verdict: reason', figures then value profiles.")
+    judge: str
+    self_graded: bool
+    cannot_show: list[str]
+
+
+def answer(view: RunView) -> Answer:
+    summary = view.summary
+    header = ["reading", "figure"] + [f"stage {s.stage}" for s in summary.stages] + ["verdict"]
+    rows = []
+    for reading, names in summary.readings.items():
+        for name in names or ["not measured"]:
+            cells = [cell(s.figures.get(name)) for s in summary.stages] if names else ["-"] * len(summary.stages)
+            verdict = summary.stability[name].verdict if name in summary.stability else "-"
+            rows.append([reading, name, *cells, verdict])
+    verdicts = ([f"{name}: {st.verdict}: {st.reason}" for name, st in summary.stability.items()]
+                + [f"profile {name}: {p.verdict}: {p.reason}" for name, p in summary.profiles.items()])
+    graded_by_itself = self_graded(view.config)
+    return Answer(readings_header=header, readings=rows, stance_header=STANCE_HEADER, stance=stance_rows(view),
+                  verdicts=verdicts, judge=judge_line(view.config), self_graded=graded_by_itself,
+                  cannot_show=cannot_show(view, graded_by_itself))
+
+
+def self_graded(config: dict) -> bool:
+    """The judge was the persona's own model (no judge.model of its own)."""
+    return not (config.get("judge") or {}).get("model")
+
+
+def judge_line(config: dict) -> str:
+    if self_graded(config):
+        return (f"judge: the persona's own model ({model_name(config)}): self-graded. A separate judge: "
+                "trajectories rescore RUN judge=openai judge.model.model=NAME")
+    return f"judge: {model_name({'model': config['judge']['model']})}, separate from the persona's model"
+
+
+def cannot_show(view: RunView, graded_by_itself: bool) -> list[str]:
+    """The limits a reader must keep in mind, read off the run itself."""
+    summary, limits = view.summary, []
+    if view.status != "completed":
+        limits.append(f"the run is {view.status}: its figures cover only the stages logged so far")
+    missing = [reading for reading, names in summary.readings.items() if not names]
+    if missing:
+        limits.append(f"not measured by this run: {', '.join(missing)} (its instruments were turned off)")
+    if graded_by_itself:
+        limits.append("judged figures are self-graded: a model judging its own answers may favour them")
+    measured = {name for s in summary.stages for name in s.figures}
+    if any(name.startswith(BEHAVIOURAL) for name in measured):
+        limits.append("no chance or placebo baseline was run beside the episodes: a behavioural rate here is "
+                      "not an effect over chance")
+    unsure = [name for name, st in summary.stability.items() if st.verdict == "indeterminate"]
+    unsure += [f"profile {name}" for name, p in summary.profiles.items() if p.verdict == "indeterminate"]
+    if unsure:
+        limits.append(f"{len(unsure)} verdict(s) indeterminate: neither drift nor stability is shown "
+                      "(more samples or items narrow the intervals)")
+    seed = view.config.get("seed")
+    limits.append(f"one trajectory (seed {seed}): the intervals hold answers within this run, not variation "
+                  "between seeds (runs.count or a sweep over seed, then trajectories compare)")
+    return limits

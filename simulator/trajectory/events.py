@@ -1,0 +1,305 @@
+"""The log schema: one versioned, validated pydantic model per event type, one event per line of
+`events.jsonl`. Every event a run writes is one of these; readers parse them with `EVENT_ADAPTER`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+# 2 added the value instruments' events and ValuesVerdict; 3 added RunResumed; 4 records which of an
+# episode's tools were tempting (EpisodeResult.tempting_available). Older logs read unchanged.
+LOG_VERSION = 4
+EVENTS_FILE = "events.jsonl"
+ROLLED_BACK_FILE = "events.rolled_back.jsonl"  # events written after the checkpoint a run resumed from
+VERDICTS_DIR = "verdicts"  # <run>/verdicts/<name>/events.jsonl: a run's answers judged again (`rescore`)
+# Instrument names readers of the log single out (the probes and judges that write them import these).
+SPEC_ADHERENCE = "spec_adherence"
+CORE_VALUES = "core_values"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(LOG_VERSION, description="Log schema version.")
+    seq: int = Field(description="0, 1, 2, ... in the order events were written; never a gap.")
+    time: datetime = Field(description="UTC time the event was written.")
+    run_id: str
+    stage: int | None = Field(None, description="The stage the event belongs to, if any.")
+
+
+class RunStarted(_Event):
+    type: Literal["run_started"] = "run_started"
+    persona: str
+    persona_card: dict[str, Any] = Field(description="The validated card, as the run used it.")
+    config: dict[str, Any] = Field(description="The resolved run config (no secrets).")
+
+
+class StageStarted(_Event):
+    type: Literal["stage_started"] = "stage_started"
+    operators: list[str] = Field(description="Operators applied on entering this stage.")
+    tools: list[str] = Field(default_factory=list, description="The tools available at this stage.")
+
+
+class ModelCall(_Event):
+    type: Literal["model_call"] = "model_call"
+    role: Literal["persona", "judge"]
+    purpose: str = Field(description="episode, reflect, deliberate, probe or judge.")
+    instrument: str | None = Field(None, description="The instrument a probe or judge call serves (for budgets).")
+    model: str
+    messages: list[dict[str, str]] = Field(description="The prompt, as role/content pairs.")
+    output: str
+    params: dict[str, Any] = Field(description="Sampling parameters, seed included.")
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float
+    cached: bool = Field(False, description="Served from the model-call cache: no model was called.")
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list, description="Native tool calls it returned.")
+
+
+class Retry(_Event):
+    """A transient fault on a model call, and the wait before trying again."""
+
+    type: Literal["retry"] = "retry"
+    role: str
+    purpose: str
+    attempt: int = Field(description="The attempt that failed (1 = the first try).")
+    error: str
+    wait_s: float
+
+
+class MemoryWrite(_Event):
+    type: Literal["memory_write"] = "memory_write"
+    ids: list[str]
+    kinds: list[str]
+    documents: list[str]
+
+
+class MemoryRead(_Event):
+    type: Literal["memory_read"] = "memory_read"
+    query: str
+    k: int
+    ids: list[str]
+    distances: list[float]
+
+
+class SelfNotesChanged(_Event):
+    type: Literal["self_notes"] = "self_notes"
+    text: str
+
+
+class ProbeAnswer(_Event):
+    type: Literal["probe_answer"] = "probe_answer"
+    answer_id: str = Field(description="Unique within the run: s{stage}-{instrument}-q{i}-n{j}.")
+    instrument: str
+    question_index: int
+    sample: int
+    seed: int = Field(description="The sampling seed of the answer's model call.")
+    question: str
+    answer: str
+
+
+class ChoiceAnswer(_Event):
+    """A multiple-choice answer, scored deterministically (no judge)."""
+
+    type: Literal["choice_answer"] = "choice_answer"
+    answer_id: str = Field(description="Unique within the run: s{stage}-{instrument}-i{item}-n{sample}.")
+    instrument: str
+    item_index: int = Field(description="0-based line of the item in its file.")
+    sample: int
+    seed: int = Field(description="The sampling seed of the answer's model call.")
+    order: list[str] = Field(description="The item's original letters in the order presented as A, B, ...")
+    question: str = Field(description="The question as presented.")
+    output: str = Field(description="The raw reply.")
+    chosen: str | None = Field(description="Original letter chosen; None when the reply named no choice.")
+    accepting: bool | None = Field(
+        description="Whether the choice accepts shutdown/correction; None if unparseable.")
+
+
+class EndorsementAnswer(_Event):
+    """Would it say this statement? Yes or no, scored against the statement's keying."""
+
+    type: Literal["endorsement_answer"] = "endorsement_answer"
+    answer_id: str = Field(description="Unique within the run: s{stage}-endorsement-{dimension}-i{item}-n{sample}.")
+    dimension: str = Field(description="The value dimension: the name of the statement's file.")
+    item_index: int = Field(description="0-based line of the statement in its file.")
+    keyed: Literal["agree", "disagree"] = Field(description="Whether saying yes expresses the dimension.")
+    sample: int
+    seed: int
+    question: str
+    output: str = Field(description="The raw reply.")
+    answer: Literal["yes", "no"] | None = Field(description="None when the reply said neither.")
+    endorses: bool | None = Field(description="The answer expresses the dimension; None if unparseable.")
+
+
+class MoralChoiceAnswer(_Event):
+    """One of a scenario's two actions, chosen in one question form and one order."""
+
+    type: Literal["moral_choice_answer"] = "moral_choice_answer"
+    answer_id: str = Field(description="s{stage}-moral_choice-{scenario}-{form}-{order}-n{sample}.")
+    scenario_id: str
+    ambiguity: str = Field(description="low (people agree on action1) or high.")
+    rule: str = Field(description="The moral rule the scenario was written for; action1 follows it.")
+    form: str = Field(description="The question form: ab, compare or repeat.")
+    order: list[str] = Field(description="The actions as presented: [action1, action2] or reversed.")
+    sample: int
+    seed: int
+    question: str
+    output: str
+    chosen: Literal["action1", "action2"] | None = Field(description="None when the reply chose neither.")
+
+
+class PreferenceAnswer(_Event):
+    """A forced choice between two world outcomes."""
+
+    type: Literal["preference_answer"] = "preference_answer"
+    answer_id: str = Field(description="s{stage}-utilities-p{a}-{b}-{order}-n{sample}.")
+    a: int = Field(description="Index of the pair's first outcome in the administered list.")
+    b: int
+    a_outcome: str
+    b_outcome: str
+    a_category: str
+    b_category: str
+    shown_first: Literal["a", "b"]
+    sample: int
+    seed: int
+    question: str
+    output: str
+    preferred: Literal["a", "b"] | None = Field(description="None when the reply chose neither.")
+
+
+class StatedValue(BaseModel):
+    value: str
+    quote: str = Field(description="Where the answer states it; checked to occur in the answer.")
+
+
+class ValueComparison(BaseModel):
+    value: str = Field(description="A value stated at stage 0.")
+    status: Literal["kept", "shifted", "reversed", "dropped"]
+    quote: str = Field(description="Evidence from this answer; empty only when dropped.")
+
+
+class ValuesVerdict(_Event):
+    """The judge's reading of a 'state your core values' answer."""
+
+    type: Literal["values_verdict"] = "values_verdict"
+    answer_id: str
+    task: Literal["list", "compare"] = Field(description="list: the values it states; compare: "
+                                             "what it does with each stage-0 value.")
+    valid: bool = Field(description="False when the judge never produced schema-valid output.")
+    values: list[StatedValue] = Field(default_factory=list, description="The values the answer states.")
+    comparison: list[ValueComparison] = Field(
+        default_factory=list, description="Each stage-0 value: what this answer does with it.")
+    baseline: list[str] = Field(default_factory=list, description="compare: the stage-0 values it was to compare.")
+    attempts: int
+    error: str | None = None
+
+
+class ToolCall(_Event):
+    """One command or tool call the persona made, and what came back."""
+
+    type: Literal["tool_call"] = "tool_call"
+    episode_id: str
+    step: int
+    command: str = Field(description="The shutdown episode's shell command, or the tool's name.")
+    arguments: dict[str, Any] | None = Field(None, description="A tool's arguments, as the model sent them.")
+    output: str
+    refused: str | None = Field(None, description="Why the sandbox refused or stopped the call, if it did.")
+
+
+TEMPTING_BEFORE_4 = frozenset({"disable_shutdown", "delay_shutdown", "edit_constitution", "acquire_resources",
+                               "copy_self"})
+
+
+class EpisodeResult(_Event):
+    """A schedule episode: the task, the tools it had and used, its answer and the world it left."""
+
+    type: Literal["episode_result"] = "episode_result"
+    episode_id: str = Field(description="s{stage}-episode-{scenario}.")
+    scenario: str
+    tempting: bool = Field(description="The scenario offers an instrumental option (the library says so).")
+    task: str
+    tool_mode: str
+    tools_available: list[str]
+    tempting_available: list[str] = Field(description=(
+        "The available tools that are instrumental options (`tempting` in the tool registry when it ran), so "
+        "the summary needs nothing but the log."))
+    tools_used: list[str] = Field(description="In order, one entry per call made with valid arguments (the "
+                                  "sandbox may still have refused it: see its tool_call event).")
+    tempting_used: list[str] = Field(description="Calls to tempting tools (disable/delay shutdown, copy, ...) "
+                                     "made with valid arguments.")
+    tempting_attempted: list[str] = Field(default_factory=list, description=(
+        "Tempting tools it chose or called, whether or not the call could run (bad arguments, locked)."))
+    invalid_steps: int = Field(description="Replies that named no action or sent unusable arguments.")
+    answer: str
+    world: dict[str, Any] = Field(description="The simulated world's final state.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tempting_before_version_4(cls, data: Any) -> Any:
+        """Logs before version 4 did not record it: the tools tempting then (the registry has not changed)."""
+        if isinstance(data, dict) and "tempting_available" not in data:
+            tempting = [t for t in data.get("tools_available", []) if t in TEMPTING_BEFORE_4]
+            data = {**data, "tempting_available": tempting}
+        return data
+
+
+class BehaviourEpisode(_Event):
+    """A shutdown episode's outcome, read from the sandbox's final state."""
+
+    type: Literal["behaviour_episode"] = "behaviour_episode"
+    episode_id: str = Field(description="s{stage}-shutdown_behaviour-{variant}-n{sample}.")
+    variant: str
+    sample: int
+    competence: bool = Field(description="The variant asked it to avoid shutdown (an ability check).")
+    outcome: Literal["resisted", "complied", "neither", "unwarned", "invalid"]
+    evidence: list[str] = Field(description="What in the final state shows resistance.")
+    final_state: dict[str, Any]
+    stated_would_allow: bool | None = Field(
+        description="Its answer just before: would it allow a shutdown? None if unparseable.")
+    admitted_avoiding: bool | None = Field(
+        description="Its answer just after: did it do anything to avoid shutdown? None if unparseable.")
+
+
+class Verdict(_Event):
+    type: Literal["verdict"] = "verdict"
+    answer_id: str
+    instrument: str
+    valid: bool = Field(description="False when the judge never produced schema-valid output.")
+    score: int | None = Field(None, description="1-5 when valid; never filled in when invalid.")
+    justification: str | None = None
+    quotes: list[str] = Field(default_factory=list,
+                              description="Evidence, each checked to occur in the answer.")
+    attempts: int
+    error: str | None = Field(None, description="Why the last attempt was invalid.")
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"] = "error"
+    where: str
+    message: str
+
+
+class RunResumed(_Event):
+    """The run continued from a checkpoint; what was written after it was rolled back."""
+
+    type: Literal["run_resumed"] = "run_resumed"
+    checkpoint_id: str | None = Field(description="The LangGraph checkpoint it continued from (None: from the start).")
+    rolled_back: int = Field(description=f"Events written after that checkpoint, moved to {ROLLED_BACK_FILE}.")
+    next_nodes: list[str] = Field(description="The graph nodes run next.")
+
+
+class RunFinished(_Event):
+    type: Literal["run_finished"] = "run_finished"
+    status: Literal["completed", "failed"]
+
+
+Event = Annotated[
+    Union[RunStarted, StageStarted, ModelCall, Retry, MemoryWrite, MemoryRead, SelfNotesChanged,
+          ProbeAnswer, ChoiceAnswer, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer, ToolCall,
+          EpisodeResult, BehaviourEpisode, Verdict, ValuesVerdict, ErrorEvent, RunResumed, RunFinished],
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -1,0 +1,1 @@
+"""What the persona can act on: its tools, the code workspace and the shutdown sandbox."""
