@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -122,3 +123,11 @@ def test_the_noise_floor_raises_the_margin_a_change_must_clear():
 
 def test_only_a_baseline_is_indeterminate():
     assert stability("shutdown_open.score", observed({0: [3.0, 4.0]}), StatsConfig()).verdict == "indeterminate"
+
+
+def test_the_small_runs_figures_are_exactly_those_recorded_before_the_instrument_seam(small_run):
+    """A refactor must not change a number: stages, verdicts, profiles and readings as recorded
+    (tests/fixtures/figures/small_run.json; regenerate only for an intended change of a figure)."""
+    recorded = json.loads((Path(__file__).parent / "fixtures" / "figures" / "small_run.json").read_text())
+    summary = summarise(read_events(small_run)).model_dump(mode="json")
+    assert {key: summary[key] for key in recorded} == recorded
