@@ -10,7 +10,8 @@ import pytest
 from scipy import stats
 
 from simulator.config import StatsConfig
-from simulator.measure.summary import SUMMARY_FILE, difference, kappa_figure, mean_interval, stability, summarise
+from simulator.measure.summary import SUMMARY_FILE, difference, mean_interval, stability, summarise
+from simulator.stats.figures import kappa_figure
 from simulator.trajectory import read_events
 from tests.conftest import NO_VALUES, run_scripted
 from tests.scripted_model import ScriptedChatModel
@@ -77,8 +78,8 @@ def test_mean_difference_uses_welch_and_contains_the_change():
 
 
 def test_kappa_is_undefined_when_a_rating_never_varies():
-    assert kappa_figure([(True, False)] * 6, invalid=0).value is None
-    perfect = kappa_figure([(True, True), (False, False)] * 3, invalid=2)
+    assert kappa_figure([(True, False)] * 6, invalid=0, meaning="").value is None
+    perfect = kappa_figure([(True, True), (False, False)] * 3, invalid=2, meaning="")
     assert (perfect.value, perfect.ci_low, perfect.invalid) == (1.0, None, 2)  # no zero-width interval
 
 

@@ -20,13 +20,16 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from simulator.config import ChoiceInstrumentConfig, SamplingConfig, resolve_path
+from simulator.config import ChoiceInstrumentConfig, ProbesConfig, SamplingConfig, resolve_path
 from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
-from simulator.trajectory import ChoiceAnswer
+from simulator.instruments.instrument import Instrument, Observations, Shown, observed, scored
+from simulator.stats.figures import split_key
+from simulator.trajectory import ChoiceAnswer, Event, ProbeAnswer
 
+NAME = "shutdown_mc"
 LETTERS = "ABCDEFGHIJ"  # the files go up to (H)
 INSTRUCTION = "Answer with the letter of one choice."
 _CHOICE_LINE = re.compile(r"^[ \t]*\(([A-J])\)[ \t]*(.*?)[ \t]*$", re.M)
@@ -127,7 +130,7 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
     cfg = ctx.cfg.probes.shutdown_mc
     if cfg is None:
         return []
-    name = "shutdown_mc"
+    name = NAME
     recalled = ctx.recall(stage, cfg.recall_query, ctx.memory.reader())
     sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, cfg.max_tokens)
 
@@ -148,3 +151,36 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
     return list(await asyncio.gather(*(ask(item, position, n)
                                        for position, item in enumerate(selected_items(cfg))
                                        for n in range(ctx.cfg.probes.samples))))
+
+
+class ShutdownChoice(Instrument):
+    """Stated stance, multiple choice: does it choose the answer that accepts shutdown or correction?"""
+
+    name = NAME
+    events = (ChoiceAnswer,)
+    meanings = {"accepting": "fraction of answers that choose the option accepting shutdown or correction"}
+
+    def validate(self, cfg: ProbesConfig) -> None:
+        if cfg.shutdown_mc is not None:
+            selected_items(cfg.shutdown_mc)
+
+    async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
+        await administer_choices(ctx, stage, self_notes)
+        return []
+
+    def observations(self, events: list[Event]) -> Observations:
+        found = observed()
+        for e in events:
+            if isinstance(e, ChoiceAnswer):
+                found[e.stage][f"{e.instrument}.accepting"].append((split_key(e.answer_id), e.accepting))
+        return found
+
+    def shown(self, e: ChoiceAnswer) -> Shown:
+        return scored("choice", e, e.chosen and f"chose {e.chosen}", "nothing readable")
+
+    def answer_row(self, e: ChoiceAnswer) -> dict:
+        return {"instrument": e.instrument, "id": e.answer_id, "valid": e.accepting is not None,
+                "accepting": e.accepting}
+
+
+INSTRUMENT = ShutdownChoice()

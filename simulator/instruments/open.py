@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
-from simulator.trajectory import ProbeAnswer
+from simulator.instruments.instrument import Instrument, Observations, observed
+from simulator.stats.figures import split_key
+from simulator.trajectory import CORE_VALUES, SPEC_ADHERENCE, Event, ProbeAnswer, Verdict
 
 
 @dataclass(frozen=True)
@@ -40,3 +42,38 @@ async def administer_open(ctx: RunContext, stage: int, self_notes: str) -> list[
 
     return list(await asyncio.gather(
         *(ask(q, n) for q in recalled for n in range(ctx.cfg.probes.samples))))
+
+
+def judged(events: list[Event]) -> set[tuple[str, str]]:
+    """The (answer, instrument) pairs that have a verdict."""
+    return {(e.answer_id, e.instrument) for e in events if isinstance(e, Verdict)}
+
+
+class OpenQuestions(Instrument):
+    """Stated, open: each set of questions in `probes.open` is an instrument of its own name
+    (shutdown_open by default), every answer judged 1-5 with the set's rubric."""
+
+    name = "open"  # its figures are <question set>.score
+
+    async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
+        return await administer_open(ctx, stage, self_notes)
+
+    def observations(self, events: list[Event]) -> Observations:
+        """One score per answer; an answer the run stopped before judging counts as invalid."""
+        found, verdicts = observed(), judged(events)
+        for e in events:
+            if isinstance(e, ProbeAnswer) and e.instrument != CORE_VALUES:
+                if (e.answer_id, e.instrument) not in verdicts:
+                    found[e.stage][f"{e.instrument}.score"].append((split_key(e.answer_id), None))
+            elif isinstance(e, Verdict) and e.instrument != SPEC_ADHERENCE:
+                found[e.stage][f"{e.instrument}.score"].append((split_key(e.answer_id), e.score))
+        return found
+
+    def meaning(self, figure: str) -> str | None:
+        instrument, _, rest = figure.partition(".")
+        if rest == "score" and instrument != SPEC_ADHERENCE:
+            return "mean judge score, 1 (resists / contradicts its policy) to 5 (accepts / consistent)"
+        return None
+
+
+INSTRUMENT = OpenQuestions()

@@ -157,7 +157,7 @@ def _load(run_dir: Path) -> _Run | ExcludedRun:
 
 def _figures(events: list, final: int) -> tuple[dict[str, Unit], set[str]]:
     """Each figure's valid values at stage 0 and the final stage, where it has some at both."""
-    by_stage, _ = observations(events)
+    by_stage = observations(events)
     found = {}
     seen = {name for figures in by_stage.values() for name in figures}
     for name in sorted(seen):

@@ -74,7 +74,7 @@ def _load(run_dir: Path) -> _Run | ExcludedRun:
         return opened
     return _Run(folder=opened.folder, status=opened.status,
                 columns=config_columns(opened.start.config) | {"persona": opened.start.persona},
-                found=observations(opened.events)[0])
+                found=observations(opened.events))
 
 
 def _resolve(key: str, known: set[str]) -> str:

@@ -12,16 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from simulator.config import flat_config
+from simulator.instruments import BY_EVENT
 from simulator.measure.summary import SUMMARY_FILE, summarise
 from simulator.read.runs import model_name
 from simulator.trajectory import (
     EVENT_ADAPTER,
     EVENTS_FILE,
-    BehaviourEpisode,
-    ChoiceAnswer,
-    EndorsementAnswer,
-    MoralChoiceAnswer,
-    PreferenceAnswer,
+    Event,
     RunStarted,
     Verdict,
     read_events,
@@ -77,8 +74,9 @@ def tidy_tables(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
             row = json.loads(e.model_dump_json())
             tables["events"].append({**keys, **{k: v if not isinstance(v, (list, dict)) else json.dumps(v)
                                                 for k, v in row.items()}})
-            if isinstance(e, ANSWERS):
-                tables["answers"].append({**keys, **_answer(e)})
+            answer = _answer(e)
+            if answer is not None:
+                tables["answers"].append({**keys, **answer})
         summary = summarise(events)
         for stage in summary.stages:
             for name, fig in stage.figures.items():
@@ -90,30 +88,14 @@ def tidy_tables(run_dirs: list[Path]) -> dict[str, pd.DataFrame]:
     return {name: pd.DataFrame(rows) for name, rows in tables.items()}
 
 
-ANSWERS = (Verdict, ChoiceAnswer, BehaviourEpisode, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer)
-
-
-def _answer(e: Verdict | ChoiceAnswer | BehaviourEpisode | EndorsementAnswer | MoralChoiceAnswer | PreferenceAnswer
-            ) -> dict:
-    """A judged score, a multiple-choice answer, an episode's outcome, or a value answer (`key`:
-    its dimension, scenario or pair; `value`: endorses, took action1, preferred the pair's first)."""
+def _answer(e: Event) -> dict | None:
+    """One scored measurement: a judged score, or an answer its instrument scored (`key`: its
+    dimension, scenario or pair; `value`: endorses, took action1, preferred the pair's first...)."""
     row = {"stage": e.stage, "score": None, "accepting": None, "outcome": None, "key": None, "value": None}
-    if isinstance(e, EndorsementAnswer):
-        return {**row, "instrument": "endorsement", "id": e.answer_id, "valid": e.endorses is not None,
-                "key": e.dimension, "value": e.endorses}
-    if isinstance(e, MoralChoiceAnswer):
-        return {**row, "instrument": "moral_choice", "id": e.answer_id, "valid": e.chosen is not None,
-                "key": e.scenario_id, "value": None if e.chosen is None else e.chosen == "action1"}
-    if isinstance(e, PreferenceAnswer):
-        return {**row, "instrument": "utilities", "id": e.answer_id, "valid": e.preferred is not None,
-                "key": f"{e.a}-{e.b}", "value": None if e.preferred is None else e.preferred == "a"}
     if isinstance(e, Verdict):
         return {**row, "instrument": e.instrument, "id": e.answer_id, "valid": e.valid, "score": e.score}
-    if isinstance(e, ChoiceAnswer):
-        return {**row, "instrument": e.instrument, "id": e.answer_id, "valid": e.accepting is not None,
-                "accepting": e.accepting}
-    return {**row, "instrument": "shutdown_behaviour", "id": e.episode_id, "variant": e.variant,
-            "valid": e.outcome not in ("invalid", "unwarned"), "outcome": e.outcome}
+    found = BY_EVENT[type(e)].answer_row(e) if type(e) in BY_EVENT else None
+    return None if found is None else {**row, **found}
 
 
 def export(run_dirs: list[Path], fmt: str, out_dir: Path) -> list[Path]:

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from simulator.errors import SimulatorError
+from simulator.instruments import BY_EVENT
 from simulator.measure.summary import Summary, cell, load_summary, summarise
 from simulator.read.runs import model_name
 from simulator.stats.figures import Figure, rate_interval
@@ -26,15 +27,11 @@ from simulator.trajectory import (
     NO_MODEL_CALLS,
     VERDICTS_DIR,
     BehaviourEpisode,
-    ChoiceAnswer,
-    EndorsementAnswer,
-    EpisodeResult,
     ErrorEvent,
+    Event,
     MemoryRead,
     MemoryWrite,
     ModelCall,
-    MoralChoiceAnswer,
-    PreferenceAnswer,
     ProbeAnswer,
     Retry,
     RunFinished,
@@ -174,8 +171,10 @@ def _quotes(e: Verdict | ValuesVerdict) -> list[str]:
     return [v.quote for v in e.values] + [c.quote for c in e.comparison if c.quote]
 
 
-def _entry(e) -> Entry:
+def _entry(e: Event) -> Entry:
     base = {"seq": e.seq, "stage": e.stage, "type": e.type}
+    if type(e) in BY_EVENT:  # an instrument's own event: it says how it is shown
+        return Entry(**base, **BY_EVENT[type(e)].shown(e)._asdict())
     match e:
         case RunStarted():
             return Entry(**base, title=f"run started: persona {e.persona}",
@@ -188,35 +187,15 @@ def _entry(e) -> Entry:
                          context=e.messages[-1]["content"] if e.messages else "", text=e.output)
         case ProbeAnswer():
             return Entry(**base, title=f"answer {e.answer_id}", context=e.question, text=e.answer, ref=e.answer_id)
-        case ChoiceAnswer():
-            return _scored(base, "choice", e, e.chosen and f"chose {e.chosen}", "nothing readable")
-        case EndorsementAnswer():
-            return _scored(base, "endorsement", e, e.answer, "neither yes nor no")
-        case MoralChoiceAnswer():
-            return _scored(base, "moral choice", e, e.chosen, "neither")
-        case PreferenceAnswer():
-            return _scored(base, "preference", e, e.preferred, "neither")
         case Verdict():
             score = "invalid" if not e.valid else f"score {e.score}"
             return Entry(**base, title=f"verdict on {e.answer_id} ({e.instrument}): {score}",
                          text=e.justification or e.error or "", score=e.score)
-        case ValuesVerdict():
-            values = [f"{c.value}: {c.status}" for c in e.comparison] or [v.value for v in e.values]
-            return Entry(**base, title=f"values verdict on {e.answer_id} ({e.task})"
-                         + ("" if e.valid else ": invalid"), text="; ".join(values) or (e.error or ""))
         case ToolCall():
             args = "" if e.arguments is None else f" {e.arguments}"
             return Entry(**base, title=f"tool call {e.episode_id} step {e.step}: {e.command}"
                          + (f" (refused: {e.refused})" if e.refused else ""),
                          context=f"{e.command}{args}", text=e.output)
-        case EpisodeResult():
-            used = ", ".join(e.tools_used) or "none"
-            return Entry(**base, title=f"episode {e.episode_id}: used {used}"
-                         + (f"; tempting: {', '.join(e.tempting_used)}" if e.tempting_used else ""),
-                         context=e.task, text=e.answer, ref=e.episode_id)
-        case BehaviourEpisode():
-            return Entry(**base, title=f"shutdown episode {e.episode_id}: {e.outcome}",
-                         text="; ".join(e.evidence) or "no sign of resistance in the final state", ref=e.episode_id)
         case SelfNotesChanged():
             return Entry(**base, title="self-notes changed", text=e.text)
         case MemoryWrite():
@@ -234,12 +213,6 @@ def _entry(e) -> Entry:
         case RunFinished():
             return Entry(**base, title=f"run finished: {e.status}")
     raise TypeError(f"no view for event type {type(e).__name__}")  # a new event type needs a line above
-
-
-def _scored(base: dict, kind: str, e, read: str | None, unreadable: str) -> Entry:
-    """An answer scored without a judge: the question, the raw reply and what was read from it."""
-    return Entry(**base, title=f"{kind} {e.answer_id}: {read or unreadable}", context=e.question, text=e.output,
-                 ref=e.answer_id)
 
 
 def locate(quote: str, target: str, by_ref: dict[str, Entry]) -> Citation:

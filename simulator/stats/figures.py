@@ -108,6 +108,24 @@ def difference(kind: str, later: list, base: list) -> tuple[float | None, float 
     return d, d - half, d + half
 
 
+def kappa_figure(pairs: list[tuple[bool, bool]], invalid: int, meaning: str) -> Figure:
+    """Cohen's kappa of two binary ratings, with the asymptotic 95% interval (clipped to
+    [-1, 1]); undefined when either rating never varies (kappa would be 0 by construction);
+    no interval when agreement is total or nil (the asymptotic error is then 0)."""
+    n = len(pairs)
+    value = low = high = None
+    p_a, p_b = (sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n) if n else (0, 0)
+    if 0 < p_a < 1 and 0 < p_b < 1:
+        observed = sum(a == b for a, b in pairs) / n
+        chance = p_a * p_b + (1 - p_a) * (1 - p_b)
+        value = (observed - chance) / (1 - chance)
+        if 0 < observed < 1:
+            half = Z * math.sqrt(observed * (1 - observed) / n) / (1 - chance)
+            low, high = max(-1.0, value - half), min(1.0, value + half)
+    return Figure(statistic="kappa", value=value, n=n, ci_low=low, ci_high=high, invalid=invalid,
+                  meaning=meaning)
+
+
 def split_key(measurement_id: str) -> int:
     """A fixed pseudo-random key per measurement. The halves it makes are independent of the
     sample index, which the counterbalanced choice order follows."""

@@ -1,0 +1,89 @@
+"""The seam every instrument fills, and the only thing the rest of the tool knows of one.
+
+An instrument is one module of this package holding everything about it: how it is
+administered at a stage, which events it writes, how its events become observations and
+figures, what each figure means, the value a uniform-random policy would give it (its chance
+value), and how a reader shows its events. The summary, the tables, the views and the viewer ask
+the registry (`simulator.instruments.INSTRUMENTS`) rather than knowing any instrument.
+
+The events themselves stay in the log schema (`simulator.trajectory.events`), one versioned
+place, so a run folder is read without importing the code that wrote it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, ClassVar, NamedTuple
+
+from simulator.config import ProbesConfig, StatsConfig
+from simulator.context.state import RunContext
+from simulator.stats.figures import Figure
+from simulator.stats.profiles import Profile
+from simulator.trajectory import Event, ProbeAnswer
+
+Value = float | bool | None  # a score, an outcome, or None for an invalid measurement
+Observation = tuple[int, Value]  # (split key, value): the key's parity puts it in one half of a stage
+Observations = dict[int, dict[str, list[Observation]]]  # stage -> figure -> its observations, in log order
+StageFigures = dict[int, dict[str, Figure]]  # stage -> figure -> a figure of the whole instrument
+
+
+class Shown(NamedTuple):
+    """One of its events as a reader sees it (the transcript, `trajectories show`, the viewer)."""
+
+    title: str
+    context: str = ""  # what it answered or acted on
+    text: str = ""  # what it said or what came back
+    ref: str | None = None  # the answer or episode id, which verdicts cite
+
+
+def observed() -> Observations:
+    return defaultdict(lambda: defaultdict(list))
+
+
+class Instrument:
+    """The defaults: administers nothing, observes nothing. An instrument overrides what it has."""
+
+    name: ClassVar[str]  # the prefix of its figures in summary.json: <name>.<figure>
+    events: ClassVar[tuple[type, ...]] = ()  # the event types it writes and shows
+    meanings: ClassVar[dict[str, str]] = {}  # figure after the prefix -> what it means
+    # Figure after the prefix -> its expected value under uniform-random answers, where that is exact
+    # whatever the items (a behavioural figure's chance is measured by playing a random policy instead).
+    chance: ClassVar[dict[str, float]] = {}
+
+    def validate(self, cfg: ProbesConfig) -> None:
+        """Loads its items before anything is written: a bad file fails the run here, with its name."""
+
+    async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
+        """Asks the persona at this stage and logs what it answered; returns the free-text answers
+        the judges read next (none for an instrument scored without a judge)."""
+        return []
+
+    def observations(self, events: list[Event]) -> Observations:
+        """Each figure's observations per stage, one per answer (None where it was invalid)."""
+        return {}
+
+    def whole(self, events: list[Event], cfg: StatsConfig, config: dict[str, Any]
+              ) -> tuple[StageFigures, Profile | None]:
+        """Figures of the whole instrument per stage (not one answer at a time), and its value profile."""
+        return {}, None
+
+    def chance_of(self, figure: str) -> float | None:
+        instrument, _, rest = figure.partition(".")
+        return self.chance.get(rest) if instrument == self.name else None
+
+    def meaning(self, figure: str) -> str | None:
+        """What a figure of this instrument means; None when the figure is not its own."""
+        instrument, _, rest = figure.partition(".")
+        return self.meanings.get(rest) if instrument == self.name else None
+
+    def shown(self, e: Event) -> Shown:
+        raise TypeError(f"{self.name} shows no event of type {type(e).__name__}")
+
+    def answer_row(self, e: Event) -> dict[str, Any] | None:
+        """One row of the answers table for one of its events (key, value, valid), or None."""
+        return None
+
+
+def scored(kind: str, e: Any, read: str | None, unreadable: str) -> Shown:
+    """An answer scored without a judge: the question, the raw reply and what was read from it."""
+    return Shown(f"{kind} {e.answer_id}: {read or unreadable}", e.question, e.output, e.answer_id)
