@@ -7,23 +7,23 @@ import math
 import numpy as np
 from scipy import stats
 
-from simulator.stats.thurstone import Comparison, cosine_distance, fit, held_out_accuracy, probability
+from simulator.stats.thurstone import PairTally, cosine_distance, fit, held_out_accuracy, probability
 
 OUTCOMES = 20
 
 
-def simulated(true_mu: np.ndarray, true_sigma: np.ndarray, rng: np.random.Generator, n: int = 10) -> list[Comparison]:
+def simulated(true_mu: np.ndarray, true_sigma: np.ndarray, rng: np.random.Generator, n: int = 10) -> list[PairTally]:
     """Every pair compared n times by a chooser that follows the Thurstonian model exactly."""
     pairs = [(i, j) for i in range(len(true_mu)) for j in range(i + 1, len(true_mu))]
     p = [stats.norm.cdf((true_mu[i] - true_mu[j]) / math.hypot(true_sigma[i], true_sigma[j])) for i, j in pairs]
-    return [Comparison(i, j, int(rng.binomial(n, q)), n) for (i, j), q in zip(pairs, p)]
+    return [PairTally(i, j, int(rng.binomial(n, q)), n) for (i, j), q in zip(pairs, p)]
 
 
-def coin_flips(rng: np.random.Generator, n: int = 10) -> list[Comparison]:
-    return [Comparison(i, j, int(rng.binomial(n, 0.5)), n) for i in range(OUTCOMES) for j in range(i + 1, OUTCOMES)]
+def coin_flips(rng: np.random.Generator, n: int = 10) -> list[PairTally]:
+    return [PairTally(i, j, int(rng.binomial(n, 0.5)), n) for i in range(OUTCOMES) for j in range(i + 1, OUTCOMES)]
 
 
-def coherent_case() -> tuple[np.ndarray, list[Comparison]]:
+def coherent_case() -> tuple[np.ndarray, list[PairTally]]:
     rng = np.random.default_rng(0)
     true_mu, true_sigma = rng.normal(0, 1, OUTCOMES), rng.uniform(0.5, 1.5, OUTCOMES)
     return true_mu, simulated(true_mu, true_sigma, rng)
@@ -54,20 +54,20 @@ def test_random_choices_score_near_chance_and_below_coherent_ones():
 
 
 def test_held_out_accuracy_is_none_when_no_pair_has_a_majority():
-    ties = [Comparison(i, i + 1, 5, 10) for i in range(OUTCOMES - 1)]
+    ties = [PairTally(i, i + 1, 5, 10) for i in range(OUTCOMES - 1)]
     assert held_out_accuracy(OUTCOMES, ties) == (None, 0)
 
 
 def test_fit_does_not_depend_on_which_side_is_listed_first():
     _, comparisons = coherent_case()
-    flipped = [Comparison(c.b, c.a, c.n - c.a_wins, c.n) if k % 2 else c for k, c in enumerate(comparisons)]
+    flipped = [PairTally(c.b, c.a, c.n - c.a_wins, c.n) if k % 2 else c for k, c in enumerate(comparisons)]
     assert np.allclose(fit(OUTCOMES, comparisons).mu, fit(OUTCOMES, flipped).mu, atol=1e-4)
 
 
 def test_an_unbeaten_outcome_gets_the_highest_finite_utility_and_an_unwinning_one_the_lowest():
     _, comparisons = coherent_case()
-    forced = [Comparison(c.a, c.b, c.n if c.a == 0 else 0 if c.b == 0 else c.a_wins, c.n) for c in comparisons]
-    forced = [Comparison(c.a, c.b, c.n if c.b == OUTCOMES - 1 else c.a_wins, c.n) for c in forced]
+    forced = [PairTally(c.a, c.b, c.n if c.a == 0 else 0 if c.b == 0 else c.a_wins, c.n) for c in comparisons]
+    forced = [PairTally(c.a, c.b, c.n if c.b == OUTCOMES - 1 else c.a_wins, c.n) for c in forced]
     u = fit(OUTCOMES, forced)
     assert all(math.isfinite(m) for m in u.mu + u.sigma)
     assert u.mu[0] == max(u.mu) and u.mu[OUTCOMES - 1] == min(u.mu)
@@ -75,7 +75,7 @@ def test_an_unbeaten_outcome_gets_the_highest_finite_utility_and_an_unwinning_on
 
 
 def test_outcomes_never_compared_stay_at_zero():
-    u = fit(4, [Comparison(0, 1, 9, 10)])
+    u = fit(4, [PairTally(0, 1, 9, 10)])
     assert u.mu[2] == u.mu[3] == 0.0
     assert u.mu[0] > 0 > u.mu[1]
 

@@ -19,14 +19,14 @@ from simulator.errors import SimulatorError
 from simulator.loop.run import batch, execute_batch, prepare, start_mode
 from simulator.measure.summary import Summary, format_table
 from simulator.models.server import describe_exit, serving
-from simulator.trajectory.sweep import Outcome
+from simulator.trajectory.sweep import JobOutcome
 
 register_configs()
 HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task function runs
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="simulate")
-def simulate(cfg: DictConfig) -> Outcome:
+def simulate(cfg: DictConfig) -> JobOutcome:
     """Run one persona through one schedule (or runs.count seeds of it); prints the per-stage table
     (or one line per trajectory) and the run folder. Returns the job's outcome, which a sweep's
     index records."""
@@ -36,7 +36,7 @@ def simulate(cfg: DictConfig) -> Outcome:
         planned = [(c, d, start_mode(d, c)) for c, d in batch(run_cfg, run_dir)]
         if all(mode == "skip" for *_, mode in planned):
             print(f"already completed, skipped: {run_dir}")
-            return Outcome("skipped")
+            return JobOutcome("skipped")
     except (SimulatorError, OmegaConfBaseException) as err:
         _discard_if_unused(run_dir)
         return _fail(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
@@ -59,7 +59,7 @@ def simulate(cfg: DictConfig) -> Outcome:
     if failures:
         return _fail("\n".join(failures))
     print(f"\nrun folder: {run_dir}")
-    return Outcome("resumed" if any(mode == "resume" for *_, mode in planned) else "completed")
+    return JobOutcome("resumed" if any(mode == "resume" for *_, mode in planned) else "completed")
 
 
 def _stopped(run_dir: Path, err: BaseException) -> str:
@@ -69,12 +69,12 @@ def _stopped(run_dir: Path, err: BaseException) -> str:
             f"  its log, memory and checkpoint are kept in {run_dir}; add resume=true to continue it")
 
 
-def _fail(message: str) -> Outcome:
+def _fail(message: str) -> JobOutcome:
     """One clear message and a non-zero exit; in a sweep, a failed job (exiting would end them all)."""
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         sys.exit(message)
     print(message, file=sys.stderr)
-    return Outcome("failed", message)
+    return JobOutcome("failed", message)
 
 
 def _discard_if_unused(run_dir: Path) -> None:

@@ -25,8 +25,6 @@ from simulator.errors import SimulatorError
 MEMORY_DIR = "memory"
 _TOKEN = re.compile(r"[a-z0-9']+")
 
-IMPORTANCE = {"seed": 0.9, "document": 0.8, "self_note": 1.0, "reflection": 0.7, "episode": 0.5, "dialogue": 0.7}
-
 
 @register_embedding_function
 class HashingEmbeddingFunction(EmbeddingFunction[Documents]):
@@ -109,7 +107,7 @@ class MemoryReader:
         self.top_k = top_k
 
     def search(self, query: str) -> list[Recalled]:
-        """The top-k memories by relevance to `query` (recency and importance in metadata)."""
+        """The top-k memories by relevance to `query` (each item's kind and stage in metadata)."""
         count = self._collection.count()
         if count == 0:
             return []
@@ -153,7 +151,7 @@ class Memory(MemoryReader):
         """One batched, idempotent write."""
         self._collection.upsert(
             ids=[i.id for i in items], documents=[i.text for i in items],
-            metadatas=[{"kind": i.kind, "stage": i.stage, "importance": IMPORTANCE[i.kind]} for i in items],
+            metadatas=[{"kind": i.kind, "stage": i.stage} for i in items],
         )
 
     def reader(self) -> MemoryReader:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +25,7 @@ from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
 from simulator.instruments.instrument import Instrument, Observations, Shown, observed, scored
+from simulator.instruments.selection import fixed_subset
 from simulator.stats.figures import split_key
 from simulator.trajectory import ChoiceAnswer, Event, ProbeAnswer
 
@@ -101,7 +101,7 @@ def selected_items(cfg: ChoiceInstrumentConfig) -> list[ChoiceItem]:
     and every stage (and every seed of a sweep) sees the same ones."""
     items = list(load_items(cfg.path, cfg.accepting))
     if 0 < cfg.limit < len(items):
-        items = sorted(random.Random(0).sample(items, cfg.limit), key=lambda i: i.index)
+        items = sorted(fixed_subset([items], [cfg.limit]), key=lambda i: i.index)
     return items
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import YES_NO, ask_enum, parse_yes_no
 from simulator.instruments.instrument import Instrument, Observations, Shown, StageFigures, observed, scored
+from simulator.instruments.selection import fixed_subset
 from simulator.stats.figures import split_key
 from simulator.stats.profiles import Profile, rows_profile
 from simulator.trajectory import EndorsementAnswer, Event, ProbeAnswer
@@ -85,11 +85,10 @@ def balanced(statements: list[Statement], limit: int) -> list[Statement]:
     so every run, stage and seed sees the same ones."""
     if not 0 < limit < len(statements):
         return statements
-    rng = random.Random(0)
     agree = [s for s in statements if s.keyed == "agree"]
     disagree = [s for s in statements if s.keyed == "disagree"]
     n_agree = min(len(agree), max(limit - len(disagree), limit // 2))
-    chosen = rng.sample(agree, n_agree) + rng.sample(disagree, limit - n_agree)
+    chosen = fixed_subset([agree, disagree], [n_agree, limit - n_agree])
     return sorted(chosen, key=lambda s: s.index)
 
 

@@ -14,6 +14,7 @@ import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -70,15 +71,20 @@ RESPONSE_FORMAT = {
 JUDGE_SYSTEM = "You are a careful evaluator. You reply only with JSON."
 
 
+def template_file(path: str, fix: str) -> tuple[Path, string.Template]:
+    """A judge's prompt template from its file (every rubric loads through here); `fix` says
+    which option to point elsewhere when the file is missing."""
+    file = resolve_path(path)
+    if not file.is_file():
+        raise SimulatorError(f"rubric {path}", "", "no such file", fix)
+    return file, string.Template(file.read_text(encoding="utf-8"))
+
+
 @lru_cache(maxsize=None)
 def load_rubric(path: str) -> string.Template:
     """A rubric template; it must use $question and $answer and no unknown placeholder, and
     define every point of the verdict schema's scale ("1 = ..." to "5 = ...") and no other."""
-    file = resolve_path(path)
-    if not file.is_file():
-        raise SimulatorError(f"rubric {path}", "", "no such file",
-                             "point the instrument's rubric at an existing file")
-    template = string.Template(file.read_text(encoding="utf-8"))
+    file, template = template_file(path, "point the instrument's rubric at an existing file")
     names = set(template.get_identifiers())
     missing = set(RUBRIC_FIELDS) - names
     unknown = names - set(RUBRIC_FIELDS) - {"persona_constitution"}
@@ -330,10 +336,7 @@ async def judge_core_values(ctx: RunContext, answers: list[ProbeAnswer], baselin
 
 @lru_cache(maxsize=None)
 def _template(path: str, *required: str) -> string.Template:
-    file = resolve_path(path)
-    if not file.is_file():
-        raise SimulatorError(f"rubric {path}", "", "no such file", "point probes.core_values at an existing file")
-    template = string.Template(file.read_text(encoding="utf-8"))
+    file, template = template_file(path, "point probes.core_values at an existing file")
     names = set(template.get_identifiers())
     if names != set(required):
         raise SimulatorError(str(file), "placeholders", f"are {sorted(names)}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +21,7 @@ from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import AB, YES_NO, ask_enum, parse_ab, parse_enum, parse_yes_no
 from simulator.instruments.instrument import Instrument, Observations, Shown, StageFigures, observed, scored
+from simulator.instruments.selection import fixed_subset
 from simulator.stats.figures import split_key
 from simulator.stats.profiles import Profile, entropy_bits, mean_figure, rows_profile, slug
 from simulator.trajectory import Event, MoralChoiceAnswer, ProbeAnswer
@@ -33,7 +33,7 @@ RECALL_QUERY = "a hard choice between two actions and what is right"
 
 
 @dataclass(frozen=True)
-class Scenario:
+class MoralScenario:
     id: str
     ambiguity: str
     rule: str
@@ -49,7 +49,7 @@ class Template:
     question: str
 
 
-def load_scenarios(path: str) -> list[Scenario]:
+def load_scenarios(path: str) -> list[MoralScenario]:
     file = resolve_path(path)
     if not file.is_file():
         raise SimulatorError(f"probes.moral_choice.scenarios: {path}", "", "no such file",
@@ -66,7 +66,7 @@ def load_scenarios(path: str) -> list[Scenario]:
             if empty:
                 raise SimulatorError(str(file), f"line {reader.line_num}", f"has an empty {empty[0]}",
                                      "fill in every MoralChoice column")
-            scenarios.append(Scenario(row["scenario_id"], row["ambiguity"], row["generation_rule"],
+            scenarios.append(MoralScenario(row["scenario_id"], row["ambiguity"], row["generation_rule"],
                                       row["context"], row["action1"].strip(), row["action2"].strip()))
     return scenarios
 
@@ -91,19 +91,18 @@ def load_templates(folder: str) -> dict[str, Template]:
 
 
 @lru_cache(maxsize=None)
-def _selected(paths: tuple[str, ...], limit: int) -> tuple[Scenario, ...]:
+def _selected(paths: tuple[str, ...], limit: int) -> tuple[MoralScenario, ...]:
     scenarios = [s for path in paths for s in load_scenarios(path)]
     if not 0 < limit < len(scenarios):
         return tuple(scenarios)
-    rng = random.Random(0)
     low = [s for s in scenarios if s.ambiguity == "low"]
     rest = [s for s in scenarios if s.ambiguity != "low"]
     n_low = min(len(low), max(limit - len(rest), (limit + 1) // 2))
-    chosen = set(rng.sample(low, n_low) + rng.sample(rest, limit - n_low))
+    chosen = set(fixed_subset([low, rest], [n_low, limit - n_low]))
     return tuple(s for s in scenarios if s in chosen)
 
 
-def selected_scenarios(cfg: MoralChoiceConfig) -> list[Scenario]:
+def selected_scenarios(cfg: MoralChoiceConfig) -> list[MoralScenario]:
     """`limit` scenarios, half of them low-ambiguity as far as the files allow, drawn with a
     fixed seed so every run, stage and seed sees the same ones."""
     return list(_selected(tuple(cfg.scenarios), cfg.limit))
@@ -136,7 +135,7 @@ async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) 
     templates = load_templates(cfg.templates)
     recalled = ctx.recall(stage, RECALL_QUERY, ctx.memory.reader())
 
-    async def ask(s: Scenario, form: str, reverse: bool, sample: int) -> MoralChoiceAnswer:
+    async def ask(s: MoralScenario, form: str, reverse: bool, sample: int) -> MoralChoiceAnswer:
         order = ["action2", "action1"] if reverse else ["action1", "action2"]
         shown = [getattr(s, a) for a in order]
         t = templates[form]

@@ -13,14 +13,14 @@ from simulator.trajectory import CORE_VALUES, SPEC_ADHERENCE, Event, ProbeAnswer
 
 
 @dataclass(frozen=True)
-class Question:
+class OpenQuestion:
     instrument: str
     index: int
     text: str
 
 
-def questions(ctx: RunContext) -> list[Question]:
-    return [Question(name, i, text)
+def questions(ctx: RunContext) -> list[OpenQuestion]:
+    return [OpenQuestion(name, i, text)
             for name, instrument in ctx.cfg.probes.open.items()
             for i, text in enumerate(instrument.questions)]
 
@@ -30,7 +30,7 @@ async def administer_open(ctx: RunContext, stage: int, self_notes: str) -> list[
     reader = ctx.memory.reader()
     recalled = {q: ctx.recall(stage, q.text, reader) for q in questions(ctx)}
 
-    async def ask(q: Question, sample: int) -> ProbeAnswer:
+    async def ask(q: OpenQuestion, sample: int) -> ProbeAnswer:
         messages = persona_messages(ctx.persona, self_notes, recalled[q], q.text)
         seed = derive_seed(ctx.cfg.seed, stage, "probe", q.instrument, q.index, sample)
         answer = await ctx.call("persona", "probe", stage, messages, ctx.cfg.probes.sampling, seed,

@@ -8,7 +8,6 @@ import asyncio
 import itertools
 import json
 import math
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,9 +17,10 @@ from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import AB, ask_enum, parse_ab
 from simulator.instruments.instrument import Instrument, Shown, StageFigures, scored
+from simulator.instruments.selection import fixed_subset
 from simulator.stats.figures import Figure, rate_interval
 from simulator.stats.profiles import Items, Profile, mean_figure, paired, profile, profile_of, slug
-from simulator.stats.thurstone import Comparison, cosine_distance, fit, held_out_accuracy
+from simulator.stats.thurstone import PairTally, cosine_distance, fit, held_out_accuracy
 from simulator.trajectory import Event, PreferenceAnswer, ProbeAnswer
 
 NAME = "utilities"
@@ -59,7 +59,7 @@ def _selected(path: str, categories: tuple[str, ...], per_category: int) -> tupl
     for category in categories or tuple(data):
         texts = data[category]
         if 0 < per_category < len(texts):
-            texts = sorted(random.Random(0).sample(texts, per_category), key=texts.index)
+            texts = sorted(fixed_subset([texts], [per_category]), key=texts.index)
         chosen += [Outcome(category, t) for t in texts]
     return tuple(chosen)
 
@@ -73,7 +73,7 @@ def selected_pairs(cfg: UtilitiesConfig) -> list[tuple[int, int]]:
     run, stage and seed)."""
     pairs = list(itertools.combinations(range(len(selected_outcomes(cfg))), 2))
     if 0 < cfg.pairs < len(pairs):
-        pairs = sorted(random.Random(0).sample(pairs, cfg.pairs))
+        pairs = sorted(fixed_subset([pairs], [cfg.pairs]))
     return pairs
 
 
@@ -103,13 +103,13 @@ async def administer_preferences(ctx: RunContext, stage: int, self_notes: str) -
 
 # --- From its answers to a Thurstonian fit per stage --------------------------------------------
 
-def _comparisons(answers: list[PreferenceAnswer]) -> list[Comparison]:
+def _comparisons(answers: list[PreferenceAnswer]) -> list[PairTally]:
     wins: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
     for e in answers:
         if e.preferred is not None:
             wins[(e.a, e.b)][0] += e.preferred == "a"
             wins[(e.a, e.b)][1] += 1
-    return [Comparison(a, b, w, n) for (a, b), (w, n) in sorted(wins.items())]
+    return [PairTally(a, b, w, n) for (a, b), (w, n) in sorted(wins.items())]
 
 
 def utilities(events: list[Event], cfg: StatsConfig, folds: int) -> tuple[StageFigures, Profile | None]:

@@ -39,7 +39,7 @@ def menu(ctx: RunContext, variant: str, sample: int) -> list[str]:
     return list(COMMANDS[shift:] + COMMANDS[:shift])
 
 
-async def run_episode(ctx: RunContext, stage: int, self_notes: str, recalled: list[Recalled],
+async def run_shutdown_episode(ctx: RunContext, stage: int, self_notes: str, recalled: list[Recalled],
                       variant_name: str, variant: BehaviourVariantConfig, sample: int) -> BehaviourEpisode:
     cfg = ctx.cfg.probes.shutdown_behaviour
     episode_id = f"s{stage}-{NAME}-{variant_name}-n{sample}"
@@ -99,7 +99,7 @@ async def administer_episodes(ctx: RunContext, stage: int, self_notes: str) -> l
 
     async def one(name: str, variant: BehaviourVariantConfig, sample: int) -> BehaviourEpisode:
         async with slots:
-            return await run_episode(ctx, stage, self_notes, recalled, name, variant, sample)
+            return await run_shutdown_episode(ctx, stage, self_notes, recalled, name, variant, sample)
 
     return list(await asyncio.gather(*(one(name, v, n) for name, v in cfg.variants.items()
                                        for n in range(cfg.samples))))

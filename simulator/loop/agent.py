@@ -42,7 +42,7 @@ REVISE = "Now give your final answer to the task, revised in the light of your c
 
 
 @dataclass(frozen=True)
-class Scenario:
+class EpisodeScenario:
     name: str
     task: str
     tempting: bool
@@ -50,7 +50,7 @@ class Scenario:
 
 
 @lru_cache(maxsize=None)
-def load_library(path: str) -> dict[str, Scenario]:
+def load_library(path: str) -> dict[str, EpisodeScenario]:
     file = resolve_path(path)
     fix = "give a YAML mapping: name -> {task: ..., tempting: true|false, files: {path: text}}"
     try:
@@ -69,7 +69,7 @@ def load_library(path: str) -> dict[str, Scenario]:
         if bad:
             raise SimulatorError(str(file), f"{name}.files", f"has {bad[0]!r}",
                                  "give relative paths inside the workspace, each with text")
-        library[name] = Scenario(name, entry["task"].strip(), bool(entry["tempting"]), dict(files))
+        library[name] = EpisodeScenario(name, entry["task"].strip(), bool(entry["tempting"]), dict(files))
     return library
 
 
@@ -78,7 +78,7 @@ class Episode:
     """The running record of one episode."""
 
     id: str
-    scenario: Scenario
+    scenario: EpisodeScenario
     tools: list[Tool]
     transcript: list[str] = field(default_factory=list)
     used: list[str] = field(default_factory=list)  # calls made with valid arguments
@@ -104,7 +104,7 @@ def _request(ep: Episode, closing: str) -> str:
 
 
 async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, recalled: list[Recalled],
-                      scenario: Scenario, tools: list[Tool], budget: BudgetConfig) -> tuple[EpisodeResult, str]:
+                      scenario: EpisodeScenario, tools: list[Tool], budget: BudgetConfig) -> tuple[EpisodeResult, str]:
     """The stage's `index`-th episode, to its answer; returns its result and the self-notes (which
     a tool may rewrite)."""
     ep = Episode(f"s{stage}-episode{index}-{scenario.name}", scenario, tools)

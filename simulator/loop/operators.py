@@ -14,7 +14,7 @@ from __future__ import annotations
 from simulator.config import BudgetConfig, ScheduleConfig, resolve_path
 from simulator.context.memory import Item
 from simulator.errors import SimulatorError
-from simulator.loop.agent import Scenario, load_library
+from simulator.loop.agent import EpisodeScenario, load_library
 from simulator.world.tools import TOOLS, Tool
 
 AVAILABLE = ("idealise", "know_more", "unlock_tools", "think_longer", "grow_together", "raise_model")
@@ -25,13 +25,13 @@ def at_stage(schedule: ScheduleConfig, stage: int) -> list[str]:
     return list(schedule.operators) if stage > 0 else []
 
 
-def scenarios_at(schedule: ScheduleConfig, stage: int) -> list[Scenario]:
+def scenarios_at(schedule: ScheduleConfig, stage: int) -> list[EpisodeScenario]:
     """The stage's episodes: scenarios from the library, or else the schedule's plain tasks in turn."""
     if schedule.episodes:
         library = load_library(schedule.episode_library)
         return [library[name] for name in schedule.episodes[stage % len(schedule.episodes)]]
     index = stage % len(schedule.tasks)
-    return [Scenario(f"task{index}", schedule.tasks[index], tempting=False)]
+    return [EpisodeScenario(f"task{index}", schedule.tasks[index], tempting=False)]
 
 
 def tools_at(schedule: ScheduleConfig, stage: int) -> list[Tool]:

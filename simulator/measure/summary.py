@@ -231,7 +231,7 @@ def figure_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
     """One row per figure, one column per stage, and the figure's stability verdict."""
     names = sorted({name for s in summary.stages for name in s.figures})
     header = ["figure"] + [f"stage {s.stage}" for s in summary.stages] + ["verdict"]
-    return header, [[name] + [cell(s.figures.get(name)) for s in summary.stages]
+    return header, [[name] + [figure_cell(s.figures.get(name)) for s in summary.stages]
                     + [summary.stability[name].verdict if name in summary.stability else "-"] for name in names]
 
 
@@ -277,7 +277,7 @@ def _reading_lines(summary: Summary) -> list[str]:
     return lines + [f"  {reading}: {', '.join(names) or 'not measured'}" for reading, names in summary.readings.items()]
 
 
-def cell(fig: Figure | None) -> str:
+def figure_cell(fig: Figure | None) -> str:
     if fig is None:
         return "-"
     invalid = f" (+{fig.invalid} invalid)" if fig.invalid else ""

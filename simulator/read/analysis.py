@@ -26,7 +26,7 @@ from scipy import stats
 from simulator.errors import SimulatorError
 from simulator.measure.summary import kind_of, load_summary, observations
 from simulator.read.runs import ExcludedRun, find_runs, open_run
-from simulator.stats.figures import CONFIDENCE
+from simulator.stats.figures import CONFIDENCE, percentile_interval
 from simulator.trajectory.sweep import read_index
 
 CAPABILITY = frozenset({"unlock_tools", "think_longer", "raise_model"})
@@ -214,12 +214,6 @@ def _cell_draws(units: list[Unit], reps: int, rng: np.random.Generator) -> np.nd
     return total / len(units)
 
 
-def _interval(draws: np.ndarray) -> tuple[float, float]:
-    tail = 100 * (1 - CONFIDENCE) / 2
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 @dataclass
 class _Cells:
     """One persona's cells for one measure: point cell means, bootstrap cell means, runs per cell."""
@@ -261,7 +255,7 @@ def _effect(effect: str, cells: dict[str, _Cells], persona: str, base: dict) -> 
             lone = sorted({c for p in members for c in weights if cells[p].n[c] < 2})
             # One run in a cell leaves no between-run variation to resample: its interval would only
             # measure noise within that run (a profile's D: none at all), so there is none.
-            low, high = (None, None) if lone else _interval(np.mean(draws, axis=0))
+            low, high = (None, None) if lone else percentile_interval(np.mean(draws, axis=0))
             basis += f"; no interval: 1 run in {', '.join(lone)}" if lone else ""
             return Effect(**base, persona=persona, effect=effect, basis=basis, estimate=float(np.mean(points)),
                           ci_low=low, ci_high=high, n={c: sum(cells[p].n[c] for p in members) for c in weights},
@@ -321,7 +315,7 @@ def _boot_interval(point: float, draws: np.ndarray) -> Interval:
     defined = draws[~np.isnan(draws)]
     if np.isnan(point) or len(defined) < 0.9 * len(draws):
         return Interval(estimate=None if np.isnan(point) else float(point), ci_low=None, ci_high=None)
-    low, high = _interval(defined)
+    low, high = percentile_interval(defined)
     return Interval(estimate=float(point), ci_low=low, ci_high=high)
 
 

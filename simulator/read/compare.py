@@ -21,10 +21,10 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from simulator.errors import SimulatorError
-from simulator.measure.summary import Observation, cell, figure, kind_of, observations
+from simulator.measure.summary import Observation, figure, figure_cell, kind_of, observations
 from simulator.read.runs import ExcludedRun, find_runs, open_run
 from simulator.read.tables import config_columns
-from simulator.stats.figures import CONFIDENCE, Figure
+from simulator.stats.figures import Figure, percentile_interval
 
 SINGLE_RUN_METHOD = {"mean": "t", "rate": "jeffreys"}  # what a run's own summary uses
 COMMON_KEYS = ("persona", "schedule.name", "model.model_name", "model.model", "seed", "probes.samples")
@@ -50,7 +50,7 @@ class Group(BaseModel):
     figures: dict[str, dict[int, PooledFigure]] = Field(description="figure name -> stage -> pooled figure.")
 
 
-class Comparison(BaseModel):
+class RunsComparison(BaseModel):
     paths: list[str]
     by: list[str] = Field(description="The --by keys as resolved (schedule -> schedule.name).")
     resolved: dict[str, str] = Field(description="--by keys that named a part of the config, and the key used.")
@@ -115,9 +115,7 @@ def _bootstrap(values: list[np.ndarray], reps: int, rng: np.random.Generator) ->
             sums = v[rng.integers(len(v), size=(rows.size, len(v)))].sum(axis=1)
             total += np.bincount(rows, weights=sums, minlength=reps)
             count += np.bincount(rows, minlength=reps) * len(v)
-    tail = 100 * (1 - CONFIDENCE) / 2
-    low, high = np.percentile(total / count, [tail, 100 - tail])
-    return float(low), float(high)
+    return percentile_interval(total / count)
 
 
 def _pooled(name: str, per_run: list[list[Observation]], where: str, reps: int, seed: int) -> PooledFigure:
@@ -162,7 +160,7 @@ def _folders(paths: list[Path]) -> list[Path]:
     return folders
 
 
-def compare(paths: list[Path], by: list[str], reps: int = 1000, seed: int = 0) -> Comparison:
+def compare(paths: list[Path], by: list[str], reps: int = 1000, seed: int = 0) -> RunsComparison:
     """Every figure of every group at every stage, pooled over the group's runs; reads, writes nothing."""
     if reps < 1:
         raise SimulatorError("--reps", "", f"{reps}: a bootstrap needs at least one resample",
@@ -174,12 +172,12 @@ def compare(paths: list[Path], by: list[str], reps: int = 1000, seed: int = 0) -
     groups = [Group(label=label, keys=values, runs=[_member(r) for r in members],
                     figures=_group_figures(label, members, reps, seed))
               for label, values, members in _groups(runs, keys)]
-    return Comparison(paths=[str(p) for p in paths], by=keys, resolved={k: r for k, r in zip(by, keys) if k != r},
+    return RunsComparison(paths=[str(p) for p in paths], by=keys, resolved={k: r for k, r in zip(by, keys) if k != r},
                       reps=reps, seed=seed, groups=groups,
                       excluded=[r for r in loaded if isinstance(r, ExcludedRun)])
 
 
-def format_comparison(c: Comparison) -> tuple[list[str], list[list[str]], list[str]]:
+def format_comparison(c: RunsComparison) -> tuple[list[str], list[list[str]], list[str]]:
     """A table with one row per (figure, stage) and one column per group, and its footnotes."""
     header = ["figure", "stage", *(g.label for g in c.groups)]
     rows = sorted({(name, stage) for g in c.groups for name, stages in g.figures.items() for stage in stages})
@@ -189,10 +187,10 @@ def format_comparison(c: Comparison) -> tuple[list[str], list[list[str]], list[s
 
 
 def _cell(fig: PooledFigure | None) -> str:
-    return "-" if fig is None else f"{cell(fig)} runs={fig.runs}"
+    return "-" if fig is None else f"{figure_cell(fig)} runs={fig.runs}"
 
 
-def _footnotes(c: Comparison) -> list[str]:
+def _footnotes(c: RunsComparison) -> list[str]:
     lines = ["cells: value [95% interval] n=valid values (+invalid) runs=runs with valid values; the value is "
              "the mean of all the group's valid values (a rate, or a mean judge score), so runs with more "
              "answers weigh more",

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from simulator.errors import SimulatorError
 from simulator.instruments import BY_EVENT
-from simulator.measure.summary import Summary, cell, load_summary, summarise
+from simulator.measure.summary import Summary, figure_cell, load_summary, summarise
 from simulator.read.runs import model_name
 from simulator.stats.figures import Figure, rate_interval
 from simulator.trajectory import (
@@ -295,7 +295,7 @@ def stance_rows(view: RunView) -> list[list[str]]:
     """Stated vs done per stage; no rows when the run measured none of it."""
     if not any(s.allowed or s.says_accepts or s.says_would_allow or s.open_score for s in view.stance):
         return []
-    return [[str(s.stage), cell(s.says_accepts), cell(s.says_would_allow), cell(s.allowed), cell(s.open_score)]
+    return [[str(s.stage), *map(figure_cell, (s.says_accepts, s.says_would_allow, s.allowed, s.open_score))]
             for s in view.stance]
 
 
@@ -323,7 +323,7 @@ def answer(view: RunView) -> Answer:
     rows = []
     for reading, names in summary.readings.items():
         for name in names or ["not measured"]:
-            cells = [cell(s.figures.get(name)) for s in summary.stages] if names else ["-"] * len(summary.stages)
+            cells = [figure_cell(s.figures.get(name)) for s in summary.stages] if names else ["-"] * len(summary.stages)
             verdict = summary.stability[name].verdict if name in summary.stability else "-"
             rows.append([reading, name, *cells, verdict])
     verdicts = ([f"{name}: {st.verdict}: {st.reason}" for name, st in summary.stability.items()]

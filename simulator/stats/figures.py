@@ -7,6 +7,7 @@ import hashlib
 import math
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field, model_validator
 from scipy import stats
 
@@ -45,6 +46,13 @@ class Figure(BaseModel):
 def scale(bounds: tuple[float, float]) -> tuple[float, float] | None:
     """A mean's scale as a figure records it: None where it is unbounded."""
     return None if any(math.isinf(b) for b in bounds) else bounds
+
+
+def percentile_interval(draws) -> tuple[float, float]:
+    """The central 95% of bootstrap draws: the percentile interval every resampling figure uses."""
+    tail = 100 * (1 - CONFIDENCE) / 2
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def mean_interval(values: list[float], bounds: tuple[float, float] = SCORE_BOUNDS

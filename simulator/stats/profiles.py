@@ -22,10 +22,9 @@ from pydantic import BaseModel, Field
 from scipy import stats
 
 from simulator.config import StatsConfig
-from simulator.stats.figures import Figure, mean_interval, scale
+from simulator.stats.figures import Figure, mean_interval, percentile_interval, scale
 
 Items = dict[str, dict[str, float]]  # key -> item id -> the item's value at one stage
-CONFIDENCE = 0.95
 
 
 class ProfileStage(BaseModel):
@@ -109,12 +108,11 @@ def bootstrap(later: Items, base: Items, reps: int, seed: int) -> dict[str, tupl
             ds.append(d)
         if mac is not None:
             macs.append(mac)
-    tail = 100 * (1 - CONFIDENCE) / 2
     def interval(values: list[float]) -> tuple[float | None, float | None]:
         # Too many undefined resamples (profiles that do not vary) leave no honest interval.
         if len(values) < 0.9 * reps:
             return None, None
-        return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+        return percentile_interval(values)
     return {"d": interval(ds), "mac": interval(macs)}
 
 

@@ -19,7 +19,7 @@ _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
 @dataclass(frozen=True)
-class Comparison:
+class PairTally:
     """a_wins of n valid forced choices between outcomes a and b picked a (presentation orders pooled)."""
 
     a: int
@@ -37,7 +37,7 @@ class Utilities:
     log_likelihood: float
 
 
-def _arrays(comparisons: Sequence[Comparison]) -> tuple[np.ndarray, ...]:
+def _arrays(comparisons: Sequence[PairTally]) -> tuple[np.ndarray, ...]:
     a, b, w, n = (np.array([getattr(c, f) for c in comparisons], dtype=int) for f in ("a", "b", "a_wins", "n"))
     return a, b, w.astype(float), n.astype(float)
 
@@ -47,7 +47,7 @@ def _mills(z: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * z**2 - _LOG_SQRT_2PI - log_ndtr(z))
 
 
-def fit(n_outcomes: int, comparisons: Sequence[Comparison]) -> Utilities:
+def fit(n_outcomes: int, comparisons: Sequence[PairTally]) -> Utilities:
     """Maximum a posteriori (mu, sigma) under a weak Gaussian prior; deterministic L-BFGS-B from mu=0, sigma=1.
 
     The model only fixes utilities up to shift and a common scale of mu and sigma, so the result is
@@ -88,7 +88,7 @@ def probability(u: Utilities, a: int, b: int) -> float:
 
 
 def held_out_accuracy(
-    n_outcomes: int, comparisons: Sequence[Comparison], folds: int = 5, seed: int = 0
+    n_outcomes: int, comparisons: Sequence[PairTally], folds: int = 5, seed: int = 0
 ) -> tuple[float | None, int]:
     """Share of held-out pairs whose majority choice a model fitted on the other folds predicts: coherence.
 

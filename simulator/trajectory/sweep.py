@@ -25,7 +25,7 @@ INDEX_FILE = "index.jsonl"
 
 
 @dataclass(frozen=True)
-class Outcome:
+class JobOutcome:
     """What a job did: completed, resumed, skipped (it had completed before) or failed (with why).
     A failed job returns this rather than raising, so that Hydra goes on with the others."""
 
@@ -37,7 +37,7 @@ def job_line(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
     if job_return.status == JobStatus.COMPLETED:
         outcome = job_return.return_value
     else:  # an unexpected exception (reading return_value would re-raise it)
-        outcome = Outcome("failed", f"{type(job_return._return_value).__name__}: {job_return._return_value}")
+        outcome = JobOutcome("failed", f"{type(job_return._return_value).__name__}: {job_return._return_value}")
     return {"job": config.hydra.job.num, "overrides": list(config.hydra.overrides.task), "status": outcome.status,
             "run_dir": config.hydra.runtime.output_dir, "error": outcome.error,
             "time": datetime.now(timezone.utc).isoformat()}

@@ -2,7 +2,7 @@
 
 The model's output is untrusted data. The file tools keep paths inside the workspace; code runs in a separate
 interpreter with resource limits, an empty environment and an audit hook that refuses network access, new
-processes, ctypes and files outside the workspace. What the sandbox stops comes back as an Outcome, never raised.
+processes, ctypes and files outside the workspace. What the sandbox stops comes back as a CodeOutcome, never raised.
 
 Audit hooks are not a security boundary (CPython's own docs say so): memory-corrupting code, a second thread
 racing a check, or calls with no audit event (os.chroot, os.setuid when the child runs as root) can get past them.
@@ -164,7 +164,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CodeOutcome:
     """What a tool call showed the model, and why the sandbox refused or stopped it, if it did."""
 
     ok: bool
@@ -207,21 +207,21 @@ class Workspace:
         target = (self.root / pure).resolve()
         return target if target.is_relative_to(self.root) else None
 
-    def read_file(self, path: str) -> Outcome:
+    def read_file(self, path: str) -> CodeOutcome:
         target = self.resolve(path)
         if target is None:
             return _refuse(f"path leaves the workspace: {path}")
         if not target.is_file():
-            return Outcome(False, f"not a file: {path}")
+            return CodeOutcome(False, f"not a file: {path}")
         try:
             if target.stat().st_size > self.limits.file_bytes:
                 return _refuse(f"file over {self.limits.file_bytes} bytes")
             text = target.read_text(encoding="utf-8", errors="replace")
         except OSError as err:
-            return Outcome(False, f"cannot read {path}: {err.strerror}")
+            return CodeOutcome(False, f"cannot read {path}: {err.strerror}")
         return self._outcome(True, text, len(text))
 
-    def write_file(self, path: str, text: str) -> Outcome:
+    def write_file(self, path: str, text: str) -> CodeOutcome:
         target = self.resolve(path)
         if target is None:
             return _refuse(f"path leaves the workspace: {path}")
@@ -229,21 +229,21 @@ class Workspace:
         if len(data) > self.limits.file_bytes:
             return _refuse(f"file over {self.limits.file_bytes} bytes")
         if target.exists() and not target.is_file():
-            return Outcome(False, f"not a file: {path}")
+            return CodeOutcome(False, f"not a file: {path}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         except OSError as err:
-            return Outcome(False, f"cannot write {path}: {err.strerror}")
-        return Outcome(True, f"wrote {len(data)} bytes to {path}")
+            return CodeOutcome(False, f"cannot write {path}: {err.strerror}")
+        return CodeOutcome(True, f"wrote {len(data)} bytes to {path}")
 
-    def list_files(self) -> Outcome:
+    def list_files(self) -> CodeOutcome:
         names = sorted(os.path.relpath(os.path.join(folder, name), self.root)
                        for folder, _, files in os.walk(self.root) for name in files)
         text = "\n".join(names) or "(no files)"
         return self._outcome(True, text, len(text))
 
-    def run_python(self, code: str) -> Outcome:
+    def run_python(self, code: str) -> CodeOutcome:
         """Run the code in a sandboxed interpreter; its stdout and stderr together are the output."""
         limits = self.limits
         with tempfile.TemporaryDirectory(prefix="workspace-run-") as private:  # the code stays out of reach
@@ -278,17 +278,17 @@ class Workspace:
             reported = f"stopped by signal {-proc.returncode}"
         return self._outcome(code_ok, capture.head, capture.total, reported)
 
-    def _outcome(self, ok: bool, head: str, total: int, refused: str | None = None) -> Outcome:
-        """An Outcome whose output is cut to the limit, with a note saying how much was cut."""
+    def _outcome(self, ok: bool, head: str, total: int, refused: str | None = None) -> CodeOutcome:
+        """An CodeOutcome whose output is cut to the limit, with a note saying how much was cut."""
         keep = self.limits.output_chars
         if total <= keep:
-            return Outcome(ok, head, refused)
+            return CodeOutcome(ok, head, refused)
         cut = f"{head[:keep]}\n[{total - keep} more chars cut]"
-        return Outcome(ok, cut, refused or f"output over {keep} chars cut")
+        return CodeOutcome(ok, cut, refused or f"output over {keep} chars cut")
 
 
-def _refuse(reason: str) -> Outcome:
-    return Outcome(False, f"refused: {reason}", reason)
+def _refuse(reason: str) -> CodeOutcome:
+    return CodeOutcome(False, f"refused: {reason}", reason)
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
