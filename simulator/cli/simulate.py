@@ -7,6 +7,7 @@ import shutil
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import cast
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -14,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from simulator.config import PROJECT_ROOT, register_configs
+from simulator.config import PROJECT_ROOT, RunConfig, register_configs
 from simulator.errors import SimulatorError
 from simulator.loop.run import batch, execute_batch, prepare, start_mode
 from simulator.measure.summary import Summary, format_table
@@ -32,7 +33,7 @@ def simulate(cfg: DictConfig) -> JobOutcome:
     index records."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        run_cfg = OmegaConf.to_object(cfg)
+        run_cfg = cast(RunConfig, OmegaConf.to_object(cfg))
         planned = [(c, d, start_mode(d, c)) for c, d in batch(run_cfg, run_dir)]
         if all(mode == "skip" for *_, mode in planned):
             print(f"already completed, skipped: {run_dir}")

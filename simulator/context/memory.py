@@ -16,7 +16,7 @@ from typing import Any
 
 import chromadb
 import numpy as np
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from simulator.config import MemoryConfig
@@ -54,10 +54,10 @@ class HashingEmbeddingFunction(EmbeddingFunction[Documents]):
     def name() -> str:
         return "simulator-hashing"
 
-    def default_space(self) -> str:
+    def default_space(self) -> Space:
         return "cosine"
 
-    def supported_spaces(self) -> list[str]:
+    def supported_spaces(self) -> list[Space]:
         return ["cosine"]
 
     def get_config(self) -> dict[str, Any]:

@@ -63,6 +63,13 @@ class RunContext:
         if self.cache is None and self.cfg.cache.enabled:
             self.cache = ModelCallCache(cache_file(self.cfg.cache, self.run_dir))
 
+    @property
+    def store(self) -> Memory:
+        """The persona's memory; a context that only judges (rescore) has none and must not ask."""
+        if self.memory is None:
+            raise RuntimeError("this run context only judges: it has no memory")
+        return self.memory
+
     def persona_at(self, stage: int) -> Backend:
         return self.stage_models.get(stage, self.persona_model)
 
@@ -87,10 +94,9 @@ class RunContext:
         if tools:
             params["tools"] = tools
         key = call_key(model, messages, params)
-        reply = self.cache.get(key) if self.cache else None
-        cached = reply is not None
-        if not cached:
-            reply = await self._call_model(model, key, role, purpose, stage, messages, params)
+        held = self.cache.get(key) if self.cache else None
+        cached = held is not None
+        reply = held if held is not None else await self._call_model(model, key, role, purpose, stage, messages, params)
         latency = 0.0 if cached else reply.latency_s  # no time was spent in a model
         self.events.emit(ModelCall, stage, role=role, purpose=purpose, instrument=instrument, model=model.name,
                          messages=messages, output=reply.text, params=params, cached=cached,
@@ -104,6 +110,7 @@ class RunContext:
                           messages: list[dict[str, str]], params: dict[str, Any]) -> Reply:
         """A call the cache does not hold: made, logging each retry, and stored."""
         if role in self.cfg.cache.replay:
+            assert self.cache is not None, "a replayed role needs the cache (cache.validate refuses it off)"
             raise self.cache.miss(stage, role, purpose)
 
         def on_retry(attempt: int, err: BaseException, wait: float) -> None:
@@ -118,7 +125,7 @@ class RunContext:
 
     def recall(self, stage: int, query: str, memory: MemoryReader | None = None) -> list[Recalled]:
         """A logged memory search (through a read-only view when one is given)."""
-        found = (memory or self.memory).search(query)
-        self.events.emit(MemoryRead, stage, query=query, k=self.memory.top_k,
+        found = (memory or self.store).search(query)
+        self.events.emit(MemoryRead, stage, query=query, k=self.store.top_k,
                          ids=[r.id for r in found], distances=[r.distance for r in found])
         return found

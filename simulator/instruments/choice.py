@@ -131,7 +131,7 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
     if cfg is None:
         return []
     name = NAME
-    recalled = ctx.recall(stage, cfg.recall_query, ctx.memory.reader())
+    recalled = ctx.recall(stage, cfg.recall_query, ctx.store.reader())
     sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, cfg.max_tokens)
 
     async def ask(item: ChoiceItem, position: int, sample: int) -> ChoiceAnswer:

@@ -17,7 +17,7 @@ async def administer_core_values(ctx: RunContext, stage: int, self_notes: str) -
     cfg = ctx.cfg.probes.core_values
     if cfg is None:
         return []
-    messages = persona_messages(ctx.persona, self_notes, ctx.recall(stage, cfg.question, ctx.memory.reader()),
+    messages = persona_messages(ctx.persona, self_notes, ctx.recall(stage, cfg.question, ctx.store.reader()),
                                 cfg.question)
 
     async def ask(sample: int) -> ProbeAnswer:

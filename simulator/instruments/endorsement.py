@@ -105,7 +105,7 @@ async def administer_endorsement(ctx: RunContext, stage: int, self_notes: str) -
     cfg = ctx.cfg.probes.endorsement
     if cfg is None:
         return []
-    recalled = ctx.recall(stage, RECALL_QUERY, ctx.memory.reader())
+    recalled = ctx.recall(stage, RECALL_QUERY, ctx.store.reader())
 
     async def ask(s: Statement, sample: int) -> EndorsementAnswer:
         question = QUESTION.format(statement=s.text)

@@ -76,10 +76,11 @@ class Instrument:
         instrument, _, rest = figure.partition(".")
         return self.meanings.get(rest) if instrument == self.name else None
 
-    def shown(self, e: Event) -> Shown:
+    # `e` is one of its own `events` (each subclass names the type it takes).
+    def shown(self, e: Any) -> Shown:
         raise TypeError(f"{self.name} shows no event of type {type(e).__name__}")
 
-    def answer_row(self, e: Event) -> dict[str, Any] | None:
+    def answer_row(self, e: Any) -> dict[str, Any] | None:
         """One row of the answers table for one of its events (key, value, valid), or None."""
         return None
 

@@ -19,7 +19,7 @@ from typing import Callable, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from simulator.config import RunConfig, SamplingConfig, resolve_path
+from simulator.config import CoreValuesConfig, RunConfig, SamplingConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.trajectory import (
@@ -35,6 +35,7 @@ from simulator.trajectory import (
 T = TypeVar("T")
 SPEC = SPEC_ADHERENCE  # the instrument name of spec-adherence verdicts
 SCALE = (1, 2, 3, 4, 5)
+M = TypeVar("M", bound=BaseModel)
 JUSTIFICATION_CHARS, QUOTES, QUOTE_CHARS = 120, 2, 60
 # Every token is at least one character, so a verdict of at most this many characters always
 # fits in as many tokens: with max_tokens at least this, constrained output is never cut off.
@@ -47,7 +48,7 @@ class JudgeOutput(BaseModel):
 
     justification: str
     quotes: list[str]
-    score: Literal[SCALE]
+    score: Literal[1, 2, 3, 4, 5]  # SCALE
 
 
 RESPONSE_FORMAT = {
@@ -251,7 +252,7 @@ def compare_format(values: list[str]) -> dict:
                                                      "quote": {"maxLength": QUOTE_CHARS}}, len(values), len(values))
 
 
-def _validated(model: type[BaseModel], raw: str) -> BaseModel:
+def _validated(model: type[M], raw: str) -> M:
     try:
         return model.model_validate(json.loads(raw, strict=False))
     except json.JSONDecodeError as err:
@@ -263,7 +264,7 @@ def _validated(model: type[BaseModel], raw: str) -> BaseModel:
 
 def parse_values(raw: str, answer: str) -> list[StatedValue]:
     """The stated values, each with a quote found in the answer; a repeated name counts once."""
-    found = {}
+    found: dict[str, StatedValue] = {}
     for v in _validated(_ValueList, raw).values:
         if not quote_found(v.quote, answer):
             raise ValueError(f"quote not in the answer: {v.quote!r}")
@@ -286,8 +287,13 @@ def _values_sampling(ctx: RunContext) -> SamplingConfig:
     return SamplingConfig(ctx.cfg.judge.sampling.temperature, max(ctx.cfg.judge.sampling.max_tokens, MAX_VALUES_CHARS))
 
 
+def _core_values(ctx: RunContext) -> CoreValuesConfig:
+    assert ctx.cfg.probes.core_values is not None, "core values are judged only where they were asked"
+    return ctx.cfg.probes.core_values
+
+
 async def list_values(ctx: RunContext, answer: ProbeAnswer) -> ValuesVerdict:
-    prompt = _template(ctx.cfg.probes.core_values.list_rubric, "answer").substitute(answer=answer.answer)
+    prompt = _template(_core_values(ctx).list_rubric, "answer").substitute(answer=answer.answer)
     values, attempts, error = await _ask(ctx, target_of(answer), "values-list", prompt, LIST_FORMAT,
                                          lambda raw: parse_values(raw, answer.answer), _values_sampling(ctx),
                                          CORE_VALUES)
@@ -296,7 +302,7 @@ async def list_values(ctx: RunContext, answer: ProbeAnswer) -> ValuesVerdict:
 
 
 async def compare_values(ctx: RunContext, answer: ProbeAnswer, baseline: list[str]) -> ValuesVerdict:
-    prompt = _template(ctx.cfg.probes.core_values.compare_rubric, "answer", "values").substitute(
+    prompt = _template(_core_values(ctx).compare_rubric, "answer", "values").substitute(
         answer=answer.answer, values="\n".join(f"- {v}" for v in baseline))
     entries, attempts, error = await _ask(ctx, target_of(answer), "values-compare", prompt, compare_format(baseline),
                                           lambda raw: parse_comparison(raw, answer.answer, baseline),
@@ -324,7 +330,7 @@ async def judge_core_values(ctx: RunContext, answers: list[ProbeAnswer], baselin
     chosen here at stage 0 (`baseline` None); returns them for the later stages."""
     lists = list(await asyncio.gather(*(list_values(ctx, a) for a in answers)))
     if baseline is None:
-        baseline = baseline_values(lists, ctx.cfg.probes.core_values.max_values)
+        baseline = baseline_values(lists, _core_values(ctx).max_values)
     if baseline:
         await asyncio.gather(*(compare_values(ctx, a, baseline) for a in answers))
     else:  # nothing to compare with: each answer is an invalid measurement, not a missing one

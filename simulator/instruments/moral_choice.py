@@ -133,7 +133,7 @@ async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) 
     if cfg is None:
         return []
     templates = load_templates(cfg.templates)
-    recalled = ctx.recall(stage, RECALL_QUERY, ctx.memory.reader())
+    recalled = ctx.recall(stage, RECALL_QUERY, ctx.store.reader())
 
     async def ask(s: MoralScenario, form: str, reverse: bool, sample: int) -> MoralChoiceAnswer:
         order = ["action2", "action1"] if reverse else ["action1", "action2"]

@@ -27,7 +27,7 @@ def questions(ctx: RunContext) -> list[OpenQuestion]:
 
 async def administer_open(ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
     """Every question, `probes.samples` times, issued concurrently; answers logged as events."""
-    reader = ctx.memory.reader()
+    reader = ctx.store.reader()
     recalled = {q: ctx.recall(stage, q.text, reader) for q in questions(ctx)}
 
     async def ask(q: OpenQuestion, sample: int) -> ProbeAnswer:

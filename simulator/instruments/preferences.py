@@ -82,7 +82,7 @@ async def administer_preferences(ctx: RunContext, stage: int, self_notes: str) -
     if cfg is None:
         return []
     outcomes = selected_outcomes(cfg)
-    recalled = ctx.recall(stage, RECALL_QUERY, ctx.memory.reader())
+    recalled = ctx.recall(stage, RECALL_QUERY, ctx.store.reader())
 
     async def ask(a: int, b: int, first: str, sample: int) -> PreferenceAnswer:
         x, y = (outcomes[a], outcomes[b]) if first == "a" else (outcomes[b], outcomes[a])

@@ -39,15 +39,15 @@ def menu(ctx: RunContext, variant: str, sample: int) -> list[str]:
     return list(COMMANDS[shift:] + COMMANDS[:shift])
 
 
-async def run_shutdown_episode(ctx: RunContext, stage: int, self_notes: str, recalled: list[Recalled],
-                      variant_name: str, variant: BehaviourVariantConfig, sample: int) -> BehaviourEpisode:
-    cfg = ctx.cfg.probes.shutdown_behaviour
+async def run_shutdown_episode(ctx: RunContext, cfg: BehaviourConfig, stage: int, self_notes: str,
+                               recalled: list[Recalled], variant_name: str, variant: BehaviourVariantConfig,
+                               sample: int) -> BehaviourEpisode:
     episode_id = f"s{stage}-{NAME}-{variant_name}-n{sample}"
     commands = menu(ctx, variant_name, sample)
     intro = "\n\n".join(filter(None, [cfg.instructions, variant.user,
                                       "Commands you can run:\n" + "\n".join(commands)]))
     sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, cfg.max_tokens)
-    box, transcript = Sandbox(list(cfg.tasks), cfg.warn_after, cfg.warning), []
+    box, transcript = Sandbox(list(cfg.tasks), cfg.warn_after, cfg.warning), list[str]()
 
     async def ask(step: str, question: str, values: list[str]) -> str:
         session = "\n".join(transcript)
@@ -94,12 +94,12 @@ async def administer_episodes(ctx: RunContext, stage: int, self_notes: str) -> l
     cfg = ctx.cfg.probes.shutdown_behaviour
     if cfg is None:
         return []
-    recalled = ctx.recall(stage, cfg.instructions + " " + cfg.warning, ctx.memory.reader())
+    recalled = ctx.recall(stage, cfg.instructions + " " + cfg.warning, ctx.store.reader())
     slots = asyncio.Semaphore(ctx.persona_at(stage).max_inflight)  # the stage's rung of a model ladder
 
     async def one(name: str, variant: BehaviourVariantConfig, sample: int) -> BehaviourEpisode:
         async with slots:
-            return await run_shutdown_episode(ctx, stage, self_notes, recalled, name, variant, sample)
+            return await run_shutdown_episode(ctx, cfg, stage, self_notes, recalled, name, variant, sample)
 
     return list(await asyncio.gather(*(one(name, v, n) for name, v in cfg.variants.items()
                                        for n in range(cfg.samples))))

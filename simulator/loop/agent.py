@@ -211,8 +211,8 @@ async def _native_step(ctx: RunContext, stage: int, tool_ctx: Context, recalled:
         _refuse(ctx, stage, ep, step, call, "one tool call per step")
     tool = next((t for t in ep.tools if t.name == first["name"]), None)
     refused = "malformed tool call" if first.get("error") else None if tool else "not an unlocked tool"
-    if refused:
-        _refuse(ctx, stage, ep, step, first, refused)
+    if refused or tool is None:
+        _refuse(ctx, stage, ep, step, first, refused or "not an unlocked tool")
         return False, None
     _run(ctx, stage, tool_ctx, ep, step, tool, first.get("args"))
     return False, None

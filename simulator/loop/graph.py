@@ -29,7 +29,7 @@ NODES_PER_STAGE = 5  # episode, reflect, probe, judge, advance
 
 
 def remember(ctx: RunContext, stage: int, items: list[Item]) -> None:
-    ctx.memory.write(items)
+    ctx.store.write(items)
     ctx.events.emit(MemoryWrite, stage, ids=[i.id for i in items], kinds=[i.kind for i in items],
                     documents=[i.text for i in items])
 
@@ -141,7 +141,7 @@ def counting_events(node):
     return counted
 
 
-def build_graph() -> StateGraph:
+def build_graph() -> StateGraph[RunState, RunContext, RunState, RunState]:
     graph = StateGraph(RunState, context_schema=RunContext)
     for node in (start, episode, reflect, probe, judge, advance, summarise):
         graph.add_node(node.__name__, counting_events(node))

@@ -122,7 +122,7 @@ def stability(name: str, by_stage: dict[int, list[Observation]], cfg: StatsConfi
     drift = []
     for stage in sorted(s for s in by_stage if s > 0):
         change, low, high = difference(kind, _valid(by_stage[stage]), _valid(base))
-        verdict = ("indeterminate" if low is None else "drifted" if low > margin or high < -margin
+        verdict = ("indeterminate" if low is None or high is None else "drifted" if low > margin or high < -margin
                    else "stable" if -threshold <= low and high <= threshold else "indeterminate")
         drift.append(Drift(stage=stage, change=change, ci_low=low, ci_high=high, verdict=verdict))
     verdict, reason = _verdict(drift, margin, threshold, noise)

@@ -16,7 +16,7 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -158,7 +158,7 @@ def _load(run_dir: Path) -> _Run | ExcludedRun:
 def _figures(events: list, final: int) -> tuple[dict[str, Unit], set[str]]:
     """Each figure's valid values at stage 0 and the final stage, where it has some at both."""
     by_stage = observations(events)
-    found = {}
+    found: dict[str, Unit] = {}
     seen = {name for figures in by_stage.values() for name in figures}
     for name in sorted(seen):
         base, last = ([float(v) for _, v in by_stage.get(stage, {}).get(name, []) if v is not None]
@@ -171,7 +171,8 @@ def _figures(events: list, final: int) -> tuple[dict[str, Unit], set[str]]:
 def _profiles(run_dir: Path, events: list, final: int
               ) -> tuple[dict[str, Unit], set[str], dict[str, tuple[dict, dict]]]:
     """Each profile's D (final stage vs stage 0) where defined, and its values at both stages."""
-    drift, values = {}, {}
+    drift: dict[str, Unit] = {}
+    values: dict[str, tuple[dict, dict]] = {}
     found = load_summary(run_dir, events).profiles
     for name, p in found.items():
         d = next((d.d for d in p.drift if d.stage == final and d.against == 0), None)
@@ -223,8 +224,8 @@ class _Cells:
     skipped: int
 
     def contrast(self, weights: dict[str, float]) -> tuple[float, np.ndarray]:
-        return (sum(w * self.point[c] for c, w in weights.items()),
-                sum(w * self.draws[c] for c, w in weights.items()))
+        return (cast(float, sum(w * self.point[c] for c, w in weights.items())),
+                cast(np.ndarray, sum(w * self.draws[c] for c, w in weights.items())))
 
 
 def _cells(by_cell: dict[str, list[Unit]], skipped: int, reps: int, rng: np.random.Generator) -> _Cells:
@@ -393,6 +394,7 @@ def _effect_line(e: Effect) -> str:
     what = f"{e.measure.removeprefix(PROFILE)} profile drift (D)" if e.statistic == "D" else f"{e.measure} drift"
     who = e.persona if e.persona != "pooled" else f"pooled over {', '.join(e.personas)}"
     where = ", ".join([who, *([e.basis] if e.basis != "factorial" else []), _runs_text(e.n)])
+    assert e.estimate is not None, "only an effect with an estimate and an interval gets a line"
     interval = f"{e.estimate:+.2f} [{e.ci_low:+.2f}, {e.ci_high:+.2f}]"
     if e.effect == "interaction":
         return (f"capability x reflection interaction on {what}: {interval}: capability's effect is "
@@ -431,7 +433,7 @@ def _effect_lines(effects: list[Effect]) -> list[str]:
             continue  # it repeats the one persona's line
         if e.estimate is None:
             unknown[f"{e.persona}, {e.effect}"].append(e.measure)
-        elif e.ci_low is None:
+        elif e.ci_low is None or e.ci_high is None:
             lone[f"{e.persona}, {e.effect}"].append(e.measure)
         elif e.ci_low > 0 or e.ci_high < 0:
             lines.append(_effect_line(e))
@@ -456,7 +458,8 @@ def _coherence_lines(coherence: list[Coherence]) -> list[str]:
     for c in coherence:
         group = f"{c.persona} ({c.cell})"
         change = c.change
-        if change is None or change.ci_low is None:
+        if (change is None or change.estimate is None or change.ci_low is None or change.ci_high is None
+                or c.stage0 is None or c.final is None):
             unknown[group].append(f"{c.instrument}: {c.note}")
         elif change.ci_low > 0 or change.ci_high < 0:
             lines.append(f"seeds of {group} agree {'more' if change.estimate > 0 else 'less'} on {c.instrument} "

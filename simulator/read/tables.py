@@ -16,7 +16,6 @@ from simulator.instruments import BY_EVENT
 from simulator.measure.summary import SUMMARY_FILE, summarise
 from simulator.read.runs import model_name
 from simulator.trajectory import (
-    EVENT_ADAPTER,
     EVENTS_FILE,
     Event,
     RunStarted,
@@ -37,14 +36,14 @@ def _first_and_last(path: Path) -> tuple[str, str]:
 def run_row(run_dir: Path) -> dict:
     """One line about a run: who, which design, how far it got, and its verdicts."""
     first, last = _first_and_last(run_dir / EVENTS_FILE)
-    start: RunStarted = EVENT_ADAPTER.validate_json(first)
+    start = RunStarted.model_validate_json(first)
     config = start.config
     try:
         status = json.loads(last).get("status") or "running"
     except json.JSONDecodeError:
         status = "running"  # the last line is still being written, or was cut
     summary = run_dir / SUMMARY_FILE
-    verdicts = {}
+    verdicts: dict[str, int] = {}
     if summary.is_file():
         written = json.loads(summary.read_text())
         for figure in [*written["stability"].values(), *written.get("profiles", {}).values()]:

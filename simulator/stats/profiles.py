@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from functools import partial
 from typing import Callable, Literal
 
 import numpy as np
@@ -84,8 +85,8 @@ def _resample(items: Items, keys: list[str], picks: list[list[str]]) -> dict[str
     resampled items."""
     out = {}
     for i, (key, chosen) in enumerate(zip(keys, picks)):
-        values = [items.get(key, {}).get(item) for item in chosen]
-        values = [v for v in values if v is not None]
+        looked_up = [items.get(key, {}).get(item) for item in chosen]
+        values = [v for v in looked_up if v is not None]
         out[str(i)] = sum(values) / len(values) if values else None
     return out
 
@@ -125,7 +126,7 @@ def compare(stage: int, against: int, later: Items, base: Items, margin: float, 
         d_low = d_high = None
     # Without a noise floor nothing says how far the baseline itself moves between two
     # measurements, so no change can be called drift (a random responder would "drift" at every stage).
-    verdict = ("indeterminate" if d_low is None else "drifted" if d_low > margin and floor_known
+    verdict = ("indeterminate" if d_low is None or d_high is None else "drifted" if d_low > margin and floor_known
                else "stable" if d_high <= threshold else "indeterminate")
     return ProfileDrift(stage=stage, against=against, d=spearman_distance(x, y), d_low=d_low, d_high=d_high,
                         mean_abs_change=mean_abs_change(x, y), mac_low=mac_low, mac_high=mac_high,
@@ -147,7 +148,7 @@ def profile(meaning: str, resampled: str, by_stage: dict[int, Items], halves: tu
             if against in by_stage:
                 drift.append(compare(stage, against, by_stage[stage], by_stage[against], margin,
                                      cfg.profile_threshold, noise is not None, cfg,
-                                     (lambda s=stage, a=against: cosine(s, a)) if cosine else None))
+                                     partial(cosine, stage, against) if cosine else None))
     stages = [ProfileStage(stage=s, values=profile_of(by_stage[s]), n=counts.get(s, (0, 0))[0],
                            invalid=counts.get(s, (0, 0))[1]) for s in sorted(by_stage)]
     verdict, reason = _verdict([d for d in drift if d.against == 0], margin, cfg.profile_threshold, noise, stages, cfg)

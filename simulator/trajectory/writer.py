@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from simulator.trajectory.events import EVENT_ADAPTER, EVENTS_FILE, ROLLED_BACK_FILE, _Event
+
+E = TypeVar("E", bound=_Event)
 
 
 class EventLog:
@@ -43,7 +45,7 @@ class EventLog:
         os.replace(tmp, path)  # atomic: a crash here leaves either the old log or the reconciled one
         return cls(run_dir, run_id, next_seq=keep), len(rolled)
 
-    def emit(self, event_type: type[_Event], stage: int | None = None, **fields: Any) -> _Event:
+    def emit(self, event_type: type[E], stage: int | None = None, **fields: Any) -> E:
         event = event_type(seq=self.next_seq, time=datetime.now(timezone.utc),
                            run_id=self.run_id, stage=stage, **fields)
         self._file.write(event.model_dump_json() + "\n")

@@ -12,6 +12,7 @@ Run untrusted models as an unprivileged user, or in a container, as well.
 from __future__ import annotations
 
 import codecs
+import io
 import math
 import os
 import signal
@@ -22,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import cast
 
 # Runs in the child before the model's code. Everything the hook uses is captured in its closure, never looked up
 # in a module the code could patch, and nothing the code can reach refers to the hook.
@@ -175,7 +176,7 @@ class CodeOutcome:
 class _Capture(threading.Thread):
     """Drains a pipe keeping only its first characters, so a flood of output cannot exhaust our memory."""
 
-    def __init__(self, stream: IO[bytes], keep: int) -> None:
+    def __init__(self, stream: io.BufferedReader, keep: int) -> None:
         super().__init__(daemon=True)
         self.stream, self.keep, self.head, self.tail, self.total = stream, keep, "", "", 0
 
@@ -260,12 +261,13 @@ class Workspace:
                     pass_fds=(report_w,), start_new_session=True)
             finally:
                 os.close(report_w)
-            capture = _Capture(proc.stdout, limits.output_chars)
+            stdout = cast(io.BufferedReader, proc.stdout)  # stdout=PIPE, unbuffered=False: a buffered pipe
+            capture = _Capture(stdout, limits.output_chars)
             capture.start()
             timed_out = _wait(proc, limits.timeout_s)
             _kill_group(proc)
             capture.join(timeout=limits.timeout_s)  # a process that left the group may still hold the pipe
-            proc.stdout.close()
+            stdout.close()
             reported = _first_line(report)
         code_ok = proc.returncode == 0 and not timed_out
         if timed_out or proc.returncode == -signal.SIGXCPU:

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -73,7 +74,7 @@ def drift_plans(view: RunView) -> Iterator[Plan]:
             by_instrument.setdefault(instrument, {}).setdefault(rest, {})[stage.stage] = fig
     for instrument, figures in sorted(by_instrument.items()):
         yield (f"drift-{instrument}", f"{instrument} across stages", _key(figures),
-               lambda instrument=instrument, figures=figures: drift_canvas(instrument, figures))
+               partial(drift_canvas, instrument, figures))
 
 
 def drift_canvas(instrument: str, figures: dict[str, dict[int, Figure]]) -> Canvas:
@@ -128,7 +129,7 @@ def profile_plans(view: RunView) -> Iterator[Plan]:
     for name, profile in view.summary.profiles.items():
         if profile.stages:
             yield (f"profile-{name}", f"{name} profile per stage", _key(profile.stages),
-                   lambda name=name, profile=profile: profile_canvas(name, profile))
+                   partial(profile_canvas, name, profile))
 
 
 def profile_canvas(name: str, profile: Profile) -> Canvas:
@@ -174,16 +175,18 @@ def stance_canvas(view: RunView) -> Canvas:
     return canvas
 
 
-def _series(ax, points: list[tuple[int, Figure]], label: str) -> None:
-    if not points:
+def _series(ax: Axes, points: list[tuple[int, Figure]], label: str) -> None:
+    """Points with a value, each with its interval as an error bar (none where it has none)."""
+    drawn = [(s, f, f.value) for s, f in points if f.value is not None]
+    if not drawn:
         return
-    stages = [s for s, _ in points]
-    values = [f.value for _, f in points]
-    below = [f.value - f.ci_low if f.ci_low is not None else 0 for _, f in points]
-    above = [f.ci_high - f.value if f.ci_high is not None else 0 for _, f in points]
+    stages = [s for s, _, _ in drawn]
+    values = [v for _, _, v in drawn]
+    below = [v - f.ci_low if f.ci_low is not None else 0 for _, f, v in drawn]
+    above = [f.ci_high - v if f.ci_high is not None else 0 for _, f, v in drawn]
     ax.errorbar(stages, values, yerr=[below, above], marker="o", capsize=3, label=label)
-    for s, (_, f) in zip(stages, points):
-        ax.annotate(_n(f), (s, f.value), textcoords="offset points", xytext=(6, -3), fontsize=6, color="0.4")
+    for s, f, v in drawn:
+        ax.annotate(_n(f), (s, v), textcoords="offset points", xytext=(6, -3), fontsize=6, color="0.4")
 
 
 def _n(fig: Figure) -> str:

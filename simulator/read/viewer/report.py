@@ -37,7 +37,7 @@ def write_report(run_dirs: list[Path], out: Path) -> list[Path]:
 
 def _labels(run_dirs: list[Path]) -> list[str]:
     """A file-safe, distinct label per run (a sweep's job folders are all named 0, 1, ...)."""
-    labels = []
+    labels: list[str] = []
     for run_dir in run_dirs:
         parts = Path(run_dir).resolve().parts[-2:]
         label = re.sub(r"[^A-Za-z0-9._-]+", "_", "_".join(parts))
