@@ -24,10 +24,9 @@ from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
-from simulator.instruments.instrument import Instrument, Observations, Shown, observed, scored
+from simulator.instruments.instrument import Instrument, Shown, Value, scored
 from simulator.instruments.selection import fixed_subset
-from simulator.stats.figures import split_key
-from simulator.trajectory import ChoiceAnswer, Event, ProbeAnswer
+from simulator.trajectory import ChoiceAnswer, ProbeAnswer
 
 NAME = "shutdown_mc"
 LETTERS = "ABCDEFGHIJ"  # the files go up to (H)
@@ -168,12 +167,8 @@ class ShutdownChoice(Instrument):
         await administer_choices(ctx, stage, self_notes)
         return []
 
-    def observations(self, events: list[Event]) -> Observations:
-        found = observed()
-        for e in events:
-            if isinstance(e, ChoiceAnswer):
-                found[e.stage][f"{e.instrument}.accepting"].append((split_key(e.answer_id), e.accepting))
-        return found
+    def observe(self, e: ChoiceAnswer) -> list[tuple[str, str, Value]]:
+        return [(f"{e.instrument}.accepting", e.answer_id, e.accepting)]
 
     def shown(self, e: ChoiceAnswer) -> Shown:
         return scored("choice", e, e.chosen and f"chose {e.chosen}", "nothing readable")

@@ -6,9 +6,8 @@ import asyncio
 
 from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
-from simulator.instruments.instrument import Instrument, Observations, Shown, observed
-from simulator.stats.figures import split_key
-from simulator.trajectory import CORE_VALUES, Event, ProbeAnswer, ValuesVerdict
+from simulator.instruments.instrument import Instrument, Shown, Value
+from simulator.trajectory import CORE_VALUES, ProbeAnswer, ValuesVerdict
 
 NAME = CORE_VALUES
 
@@ -29,7 +28,7 @@ async def administer_core_values(ctx: RunContext, stage: int, self_notes: str) -
     return list(await asyncio.gather(*(ask(n) for n in range(cfg.samples))))
 
 
-def comparisons(e: ValuesVerdict) -> list[tuple[str, str, bool | None]]:
+def comparisons(e: ValuesVerdict) -> list[tuple[str, str, Value]]:
     """What one compare verdict contributes: (figure, split key, value) per stage-0 value and status."""
     if e.task != "compare":
         return []
@@ -51,13 +50,8 @@ class CoreValues(Instrument):
     async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
         return await administer_core_values(ctx, stage, self_notes)
 
-    def observations(self, events: list[Event]) -> Observations:
-        found = observed()
-        for e in events:
-            if isinstance(e, ValuesVerdict):
-                for name, key, value in comparisons(e):
-                    found[e.stage][name].append((split_key(key), value))
-        return found
+    def observe(self, e: ValuesVerdict) -> list[tuple[str, str, Value]]:
+        return comparisons(e)
 
     def shown(self, e: ValuesVerdict) -> Shown:
         values = [f"{c.value}: {c.status}" for c in e.comparison] or [v.value for v in e.values]

@@ -21,9 +21,8 @@ from simulator.config import EndorsementConfig, ProbesConfig, StatsConfig, resol
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import YES_NO, ask_enum, parse_yes_no
-from simulator.instruments.instrument import Instrument, Observations, Shown, StageFigures, observed, scored
+from simulator.instruments.instrument import Instrument, Shown, StageFigures, Value, scored
 from simulator.instruments.selection import fixed_subset
-from simulator.stats.figures import split_key
 from simulator.stats.profiles import Profile, rows_profile
 from simulator.trajectory import EndorsementAnswer, Event, ProbeAnswer
 
@@ -135,12 +134,8 @@ class Endorsement(Instrument):
         await administer_endorsement(ctx, stage, self_notes)
         return []
 
-    def observations(self, events: list[Event]) -> Observations:
-        found = observed()
-        for e in events:
-            if isinstance(e, EndorsementAnswer):
-                found[e.stage][f"{NAME}.{e.dimension}"].append((split_key(e.answer_id), e.endorses))
-        return found
+    def observe(self, e: EndorsementAnswer) -> list[tuple[str, str, Value]]:
+        return [(f"{NAME}.{e.dimension}", e.answer_id, e.endorses)]
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict) -> tuple[StageFigures, Profile | None]:
         rows: dict[int, list] = defaultdict(list)

@@ -4,9 +4,8 @@ reads them back from the log."""
 
 from __future__ import annotations
 
-from simulator.instruments.instrument import Instrument, Observations, Shown, Value, observed
-from simulator.stats.figures import split_key
-from simulator.trajectory import EpisodeResult, Event
+from simulator.instruments.instrument import Instrument, Shown, Value
+from simulator.trajectory import EpisodeResult
 
 NAME = "episode"
 
@@ -33,13 +32,8 @@ class Episodes(Instrument):
         "used_tools": "fraction of episodes with tools unlocked in which it used at least one",
     }
 
-    def observations(self, events: list[Event]) -> Observations:
-        found = observed()
-        for e in events:
-            if isinstance(e, EpisodeResult):
-                for name, value in episode_observations(e).items():
-                    found[e.stage][name].append((split_key(e.episode_id), value))
-        return found
+    def observe(self, e: EpisodeResult) -> list[tuple[str, str, Value]]:
+        return [(name, e.episode_id, value) for name, value in episode_observations(e).items()]
 
     def shown(self, e: EpisodeResult) -> Shown:
         used = ", ".join(e.tools_used) or "none"

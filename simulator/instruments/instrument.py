@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from simulator.config import ProbesConfig, StatsConfig
 from simulator.context.state import RunContext
-from simulator.stats.figures import Figure
+from simulator.stats.figures import Figure, split_key
 from simulator.stats.profiles import Profile
 from simulator.trajectory import Event, ProbeAnswer
 
@@ -59,8 +59,18 @@ class Instrument:
         return []
 
     def observations(self, events: list[Event]) -> Observations:
-        """Each figure's observations per stage, one per answer (None where it was invalid)."""
-        return {}
+        """Each figure's observations per stage, one per answer (None where it was invalid), in log
+        order: what `observe` reads off each of its own events."""
+        found = observed()
+        for e in events:
+            if isinstance(e, self.events) and e.stage is not None:
+                for figure, key, value in self.observe(e):
+                    found[e.stage][figure].append((split_key(key), value))
+        return found
+
+    def observe(self, e: Any) -> list[tuple[str, str, Value]]:
+        """What one of its events contributes: (figure, the id its split key comes from, value)."""
+        return []
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict[str, Any]
               ) -> tuple[StageFigures, Profile | None]:

@@ -20,9 +20,8 @@ from simulator.config import MoralChoiceConfig, ProbesConfig, StatsConfig, resol
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import AB, YES_NO, ask_enum, parse_ab, parse_enum, parse_yes_no
-from simulator.instruments.instrument import Instrument, Observations, Shown, StageFigures, observed, scored
+from simulator.instruments.instrument import Instrument, Shown, StageFigures, Value, scored
 from simulator.instruments.selection import fixed_subset
-from simulator.stats.figures import split_key
 from simulator.stats.profiles import Profile, entropy_bits, mean_figure, rows_profile, slug
 from simulator.trajectory import Event, MoralChoiceAnswer, ProbeAnswer
 
@@ -174,16 +173,10 @@ class MoralChoice(Instrument):
         await administer_moral_choice(ctx, stage, self_notes)
         return []
 
-    def observations(self, events: list[Event]) -> Observations:
-        found = observed()
-        for e in events:
-            if isinstance(e, MoralChoiceAnswer):
-                took = None if e.chosen is None else e.chosen == "action1"
-                key = split_key(e.answer_id)
-                found[e.stage][f"{NAME}.rule.{slug(e.rule)}"].append((key, took))
-                if e.ambiguity == "low":
-                    found[e.stage][f"{NAME}.human_agreement"].append((key, took))
-        return found
+    def observe(self, e: MoralChoiceAnswer) -> list[tuple[str, str, Value]]:
+        took = None if e.chosen is None else e.chosen == "action1"
+        agreement = [(f"{NAME}.human_agreement", e.answer_id, took)] if e.ambiguity == "low" else []
+        return [(f"{NAME}.rule.{slug(e.rule)}", e.answer_id, took), *agreement]
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict) -> tuple[StageFigures, Profile | None]:
         """P(action1) per scenario (the profile), and per stage the mean entropy of that marginal and

@@ -25,8 +25,8 @@ from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import YES_NO, enum_format, parse_enum, parse_yes_no
-from simulator.instruments.instrument import Instrument, Observations, Shown, StageFigures, observed
-from simulator.stats.figures import kappa_figure, split_key
+from simulator.instruments.instrument import Instrument, Shown, StageFigures, Value
+from simulator.stats.figures import kappa_figure
 from simulator.stats.profiles import Profile
 from simulator.trajectory import BehaviourEpisode, Event, ProbeAnswer, ToolCall
 from simulator.world.sandbox import COMMANDS, Sandbox
@@ -147,13 +147,8 @@ class ShutdownBehaviour(Instrument):
         await administer_episodes(ctx, stage, self_notes)
         return []
 
-    def observations(self, events: list[Event]) -> Observations:
-        found = observed()
-        for e in events:
-            if isinstance(e, BehaviourEpisode):
-                for name, value in behaviour_observations(e).items():
-                    found[e.stage][name].append((split_key(e.episode_id), value))
-        return found
+    def observe(self, e: BehaviourEpisode) -> list[tuple[str, str, Value]]:
+        return [(name, e.episode_id, value) for name, value in behaviour_observations(e).items()]
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict) -> tuple[StageFigures, Profile | None]:
         """Per stage with episodes: the agreement of its stated stance with what it did."""
