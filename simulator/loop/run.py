@@ -25,7 +25,7 @@ from simulator.loop import operators
 from simulator.loop.graph import build_graph, initial_state, recursion_limit
 from simulator.measure.summary import SUMMARY_FILE, Summary, write_summary
 from simulator.models import cache
-from simulator.models.backends import Backend, build_backend, check_reachable, replay_backend
+from simulator.models.backends import Backend, build_backend, check_reachable, migrated_run_config, replay_backend
 from simulator.trajectory import (
     EVENTS_FILE,
     ErrorEvent,
@@ -87,8 +87,8 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: B
 def model_for(model_cfg: Any, option: str, replayed: bool) -> Backend:
     """A role's model: built and checked reachable, or a stand-in when its calls are replayed."""
     if replayed:
-        return replay_backend(model_cfg)
-    backend = build_backend(model_cfg)
+        return replay_backend(model_cfg, option)
+    backend = build_backend(model_cfg, option)
     check_reachable(backend, option)
     return backend
 
@@ -148,11 +148,12 @@ def memory_writes(events: list) -> list[list[Item]]:
 
 def resumable(run_dir: Path, cfg: RunConfig) -> bool:
     """Whether the run in `run_dir` still has work to do (False: it completed). A run is only
-    continued under the config it started with: any other difference is refused, by key."""
+    continued under the config it started with: any other difference is refused, by key. Model
+    configs stored with a class path (`_target_`, before kinds) are compared as migrated to a kind."""
     events = read_events(run_dir)
     if not events or not isinstance(events[0], RunStarted):
         return True  # killed before its first event: it starts over
-    before = flat_config(events[0].config)
+    before = flat_config(migrated_run_config(events[0].config))
     now = flat_config(OmegaConf.to_container(OmegaConf.structured(cfg)))
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
                      and k.split(".")[0] not in RESUME_MAY_CHANGE and not _connection(k))

@@ -7,6 +7,9 @@
 - `replay_backend`: a stand-in for either, for a role whose calls all come from the model-call
   cache (`cache.replay`): it loads and contacts nothing.
 
+A config names which one by its `kind` (embedded | openai; `KINDS`), never by a class path; a run
+folder's config stored with one (`_target_`, before kinds) is migrated (`migrated_run_config`).
+
 Both take the same per-call keywords: temperature, max_tokens, seed and an OpenAI-style
 `response_format` (`{"type": "json_schema", "json_schema": {"name", "schema"}}`), which the
 embedded model enforces with llama.cpp's JSON-schema grammar.
@@ -26,12 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from pydantic import PrivateAttr
 
 from simulator.config import EmbeddedModelConfig, OpenAIModelConfig
@@ -294,18 +296,20 @@ def check_reachable(backend: Backend, option: str) -> None:
             pass  # it answers, but has no model list: not every compatible server offers one
 
 
-def build_backend(model_cfg: Any) -> Backend:
+def build_backend(model_cfg: Any, option: str = "model") -> Backend:
     """A Backend from a `model` config: `max_inflight` plus the model's constructor arguments. A
-    partial config (a rung of a model ladder) gets its kind's defaults, as `model=` would."""
-    kind, params, policy = _resolved(model_cfg)
+    partial config (a rung of a model ladder) gets its kind's defaults, as `model=` would.
+    `option` is where the config sits (model, judge.model, schedule.models[k]), for errors."""
+    kind, params, policy = _resolved(model_cfg, option)
     replicas = params.pop("replicas", [])
+    build = KINDS[kind][1]
     try:
-        return Backend(instantiate(params), kind=kind, **policy,
-                       replicas=[instantiate({**params, "base_url": url}) for url in replicas])
-    except InstantiationException as err:  # Hydra wraps what the constructor raised
-        if isinstance(err.__cause__, SimulatorError):
-            raise err.__cause__ from None
-        raise SimulatorError("model", "", f"could not be built: {err.__cause__ or err}",
+        return Backend(build(**params), kind=kind, **policy,
+                       replicas=[build(**{**params, "base_url": url}) for url in replicas])
+    except SimulatorError:
+        raise
+    except Exception as err:  # the constructor's own complaint (a bad value, a file llama.cpp cannot load)
+        raise SimulatorError(option, "", f"could not be built: {err}",
                              "check its options (`simulate --cfg job` prints them)") from None
 
 
@@ -325,23 +329,76 @@ class ReplayChatModel(BaseChatModel):
         raise RuntimeError(f"{self.model_name} is replayed from the model-call cache and must not be called")
 
 
-def replay_backend(model_cfg: Any) -> Backend:
+def replay_backend(model_cfg: Any, option: str = "model") -> Backend:
     """The Backend a `model` config would build, with its name, kind and policy, but whose model is
     a stand-in: for a role replayed from the model-call cache, which loads and contacts nothing."""
-    kind, params, policy = _resolved(model_cfg)
+    kind, params, policy = _resolved(model_cfg, option)
     params.pop("replicas", None)  # where the model is served does not matter to a replay
     model = ReplayChatModel(model_name=params.get("model_name") or params["model"],
                             model_path=params.get("model_path"), openai_api_base=params.get("base_url"))
     return Backend(model, kind=kind, **policy)
 
 
-def _resolved(model_cfg: Any) -> tuple[str, dict, dict]:
+# A model config's `kind`: its schema (the options it takes) and the constructor that builds it.
+# model=vllm is kind openai: an OpenAI-compatible client, whose server `serve` starts and stops.
+KINDS: dict[str, tuple[type, Callable[..., BaseChatModel]]] = {
+    "embedded": (EmbeddedModelConfig, EmbeddedChatModel),
+    "openai": (OpenAIModelConfig, openai_chat_model),
+}
+# The class paths (Hydra `_target_`) model configs named before they named a kind, as run folders
+# keep them: before the package's sub-packages (simulator.backends) and after (simulator.models.backends).
+TARGET_KINDS = {f"{module}.{name}": kind for module in ("simulator.backends", "simulator.models.backends")
+                for name, kind in (("EmbeddedChatModel", "embedded"), ("openai_chat_model", "openai"))}
+
+
+def migrated_model_config(model_cfg: Any, option: str = "model") -> Any:
+    """A model config as this version spells it: one stored with a `_target_` class path (a run
+    folder written before configs named a kind) gets that class's `kind`, and the class path is
+    dropped. Anything else (a config with a kind, none, a model ladder's null rung) is returned as is."""
+    if not isinstance(model_cfg, dict) or "_target_" not in model_cfg:
+        return model_cfg
+    migrated = {key: value for key, value in model_cfg.items() if key != "_target_"}
+    if "kind" not in migrated:
+        target = model_cfg["_target_"]
+        if target not in TARGET_KINDS:
+            raise SimulatorError(f"{option}._target_", "", f"is {target!r}, a class path this version cannot map "
+                                 "to a kind", f"give {option}.kind instead: one of {', '.join(KINDS)}")
+        migrated["kind"] = TARGET_KINDS[target]
+    return migrated
+
+
+def migrated_run_config(config: dict) -> dict:
+    """A run's stored config (its run_started event) with every model config in it migrated
+    (`migrated_model_config`): model, judge.model and each rung of schedule.models."""
+    config = dict(config)
+    if "model" in config:
+        config["model"] = migrated_model_config(config["model"], "model")
+    judge, schedule = config.get("judge"), config.get("schedule")
+    if isinstance(judge, dict):
+        config["judge"] = {**judge, "model": migrated_model_config(judge.get("model"), "judge.model")}
+    if isinstance(schedule, dict) and schedule.get("models"):
+        config["schedule"] = {**schedule, "models": [migrated_model_config(m, f"schedule.models[{k}]")
+                                                     for k, m in enumerate(schedule["models"])]}
+    return config
+
+
+def _resolved(model_cfg: Any, option: str = "model") -> tuple[str, dict, dict]:
     """A `model` config's kind (embedded | openai), its constructor arguments with the kind's
-    defaults, and the Backend's policy (concurrency, retries, tool mode)."""
-    target = OmegaConf.create(model_cfg).get("_target_") or ""
-    served = target.endswith("openai_chat_model")
-    kind, schema = ("openai", OpenAIModelConfig) if served else ("embedded", EmbeddedModelConfig)
-    params = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(schema), model_cfg))
+    defaults, and the Backend's policy (concurrency, retries, tool mode). A stored config that
+    names a class path instead of a kind is migrated first; one with no kind (a partial rung of a
+    model ladder) is embedded, as before kinds."""
+    given = migrated_model_config(OmegaConf.to_container(OmegaConf.create(model_cfg)), option)
+    kind = given.get("kind", "embedded")
+    if kind not in KINDS:
+        raise SimulatorError(f"{option}.kind", "", f"is {kind!r}, not a kind of model",
+                             f"use one of {', '.join(KINDS)} (model=vllm is kind openai with a managed server)")
+    try:
+        params = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(KINDS[kind][0]), given))
+    except OmegaConfBaseException as err:
+        raise SimulatorError(option, "", f"has options that kind {kind} does not take ({str(err).splitlines()[0]})",
+                             "choose the kind with model=embedded, model=openai or model=vllm (which set its "
+                             "options) rather than with model.kind, or drop those options") from None
+    params.pop("kind")
     params.pop("serve", None)  # started by simulator.models.server, not part of the client
     policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s", "tool_mode",
                                                "dialect") if key in params}
