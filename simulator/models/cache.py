@@ -14,9 +14,9 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from simulator.models.backends import Reply
 from simulator.config import CacheConfig, resolve_path
 from simulator.errors import SimulatorError
+from simulator.models.backends import Reply
 
 CACHE_FILE = "model_calls.sqlite"
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's write to finish
