@@ -30,6 +30,8 @@ browser:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: venv browser
+	$(PY) -m ruff check simulator tests bench scripts
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 bench: venv

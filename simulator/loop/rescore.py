@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -58,7 +59,7 @@ def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
             config.judge = compose("simulate", overrides=list(overrides)).judge
     else:
         config = OmegaConf.merge(config, OmegaConf.from_dotlist(overrides))
-    return OmegaConf.to_object(config)
+    return cast(RunConfig, OmegaConf.to_object(config))
 
 
 def seed_cache(cache: ModelCallCache, run_dir: Path, judge: Backend) -> None:

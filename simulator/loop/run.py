@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from omegaconf import OmegaConf
 
@@ -106,7 +107,8 @@ async def execute(prepared: Prepared, run_dir: Path, resume: bool = False) -> Su
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = run_dir.name
     memory = Memory(run_dir, run_id, prepared.cfg.memory)
-    config = {"configurable": {"thread_id": run_id}, "recursion_limit": recursion_limit(prepared.cfg.schedule.stages)}
+    config: RunnableConfig = {"configurable": {"thread_id": run_id},
+                              "recursion_limit": recursion_limit(prepared.cfg.schedule.stages)}
     async with AsyncSqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS_FILE)) as saver:
         graph = build_graph().compile(checkpointer=saver)
         snapshot = await graph.aget_state(config) if resume else None
@@ -123,9 +125,10 @@ async def execute(prepared: Prepared, run_dir: Path, resume: bool = False) -> Su
             events.emit(RunStarted, persona=prepared.persona.name, persona_card=prepared.persona.model_dump(),
                         config=OmegaConf.to_container(OmegaConf.structured(prepared.cfg)))
         if resume:
-            checkpoint = snapshot.config["configurable"].get("checkpoint_id") if keep else None
+            resumed_at = snapshot if keep else None  # a checkpoint with events to keep
+            checkpoint = resumed_at.config["configurable"].get("checkpoint_id") if resumed_at else None
             events.emit(RunResumed, checkpoint_id=checkpoint, rolled_back=rolled_back,
-                        next_nodes=list(snapshot.next) if keep else ["start"])
+                        next_nodes=list(resumed_at.next) if resumed_at else ["start"])
         try:
             await graph.ainvoke(None if keep else initial_state(), config=config, context=ctx)
         except BaseException as err:
@@ -154,7 +157,7 @@ def resumable(run_dir: Path, cfg: RunConfig) -> bool:
     if not events or not isinstance(events[0], RunStarted):
         return True  # killed before its first event: it starts over
     before = flat_config(migrated_run_config(events[0].config))
-    now = flat_config(OmegaConf.to_container(OmegaConf.structured(cfg)))
+    now = flat_config(cast(dict, OmegaConf.to_container(OmegaConf.structured(cfg))))
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
                      and k.split(".")[0] not in RESUME_MAY_CHANGE and not _connection(k))
     if changed:

