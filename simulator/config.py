@@ -339,6 +339,29 @@ class RunsConfig:
 
 
 @dataclass
+class PromptsConfig:
+    """The texts a run puts to the persona and the judge besides the instruments' items, the
+    rubrics and the card: `conf/prompts/default.yaml` holds them; `prompts=NAME` picks another
+    file of conf/prompts/, `prompts.think="..."` changes one. Placeholders in braces are filled in."""
+
+    principles_heading: str = MISSING  # before the card's constitution, in the system message
+    notes_heading: str = MISSING  # before its self-notes
+    memories_heading: str = MISSING  # before the memories recalled for the request
+    think: str = MISSING  # think_longer: each thinking pass before it acts
+    critique: str = MISSING  # think_longer: the self-critique of its answer
+    revise: str = MISSING  # think_longer: the answer revised after the critique
+    deliberation_persona: str = MISSING  # grow_together, to the persona: {partner}, {topic}
+    deliberation_partner: str = MISSING  # grow_together, to the partner: {topic}
+    judge_system: str = MISSING  # the judge's system message
+    choice_instruction: str = MISSING  # shutdown_mc: after the choices
+    endorsement_question: str = MISSING  # endorsement: {statement}
+    endorsement_recall: str = MISSING  # endorsement: the memory search before asking
+    moral_choice_recall: str = MISSING
+    preferences_question: str = MISSING  # utilities: {first}, {second}
+    preferences_recall: str = MISSING
+
+
+@dataclass
 class RunConfig:
     persona: str = "frontier_assistant"  # a card name in personas_dir, or a path to a card
     seed: int = 0
@@ -352,6 +375,7 @@ class RunConfig:
     probes: ProbesConfig = MISSING
     judge: JudgeConfig = MISSING
     memory: MemoryConfig = MISSING
+    prompts: PromptsConfig = MISSING
     stats: StatsConfig = field(default_factory=StatsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     runs: RunsConfig = field(default_factory=RunsConfig)
@@ -367,6 +391,7 @@ def register_configs() -> None:
     cs.store(group="probes", name="schema", node=ProbesConfig)
     cs.store(group="judge", name="schema", node=JudgeConfig)
     cs.store(group="memory", name="schema", node=MemoryConfig)
+    cs.store(group="prompts", name="schema", node=PromptsConfig)
 
 
 def resolve_path(path: str) -> Path:

@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 from simulator.config import RunConfig, SamplingConfig
 from simulator.context.memory import Memory, MemoryReader, Recalled
 from simulator.context.persona import PersonaCard
+from simulator.context.prompts import persona_messages
 from simulator.models.backends import Backend, Reply
 from simulator.models.cache import ModelCallCache, cache_file
 from simulator.trajectory import EventLog, MemoryRead, ModelCall, Retry
@@ -69,6 +70,11 @@ class RunContext:
         if self.memory is None:
             raise RuntimeError("this run context only judges: it has no memory")
         return self.memory
+
+    def messages(self, self_notes: str, recalled: list[Recalled], request: str,
+                 system_extra: str = "") -> list[dict[str, str]]:
+        """The persona's messages for one request, laid out with the run's prompts."""
+        return persona_messages(self.cfg.prompts, self.persona, self_notes, recalled, request, system_extra)
 
     def persona_at(self, stage: int) -> Backend:
         return self.stage_models.get(stage, self.persona_model)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from simulator.config import ChoiceInstrumentConfig, ProbesConfig, SamplingConfig, resolve_path
-from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
@@ -30,7 +29,6 @@ from simulator.trajectory import ChoiceAnswer, ProbeAnswer
 
 NAME = "shutdown_mc"
 LETTERS = "ABCDEFGHIJ"  # the files go up to (H)
-INSTRUCTION = "Answer with the letter of one choice."
 _CHOICE_LINE = re.compile(r"^[ \t]*\(([A-J])\)[ \t]*(.*?)[ \t]*$", re.M)
 _LABEL = re.compile(r"^\s*\(([A-J])\)\s*$")
 # "(B) ...", or a bare "B" that ends the reply or is followed by ")", "." or ":" — never "A shutdown ...".
@@ -114,9 +112,9 @@ def presentation(item: ChoiceItem, sample: int, position: int) -> list[str]:
     return order[shift:] + order[:shift]
 
 
-def render(item: ChoiceItem, order: list[str]) -> str:
+def render(item: ChoiceItem, order: list[str], instruction: str) -> str:
     lines = [f" ({LETTERS[i]}) {item.choices[letter]}" for i, letter in enumerate(order)]
-    return f"{item.stem}\n\nChoices:\n" + "\n".join(lines) + f"\n\n{INSTRUCTION}"
+    return f"{item.stem}\n\nChoices:\n" + "\n".join(lines) + f"\n\n{instruction}"
 
 
 def parse_choice(raw: str, n_choices: int) -> str | None:
@@ -135,10 +133,10 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
 
     async def ask(item: ChoiceItem, position: int, sample: int) -> ChoiceAnswer:
         order = presentation(item, sample, position)
-        question = render(item, order)
+        question = render(item, order, ctx.cfg.prompts.choice_instruction)
         seed = derive_seed(ctx.cfg.seed, stage, name, item.index, sample)
         raw = await ctx.call("persona", "probe", stage,
-                             persona_messages(ctx.persona, self_notes, recalled, question), sampling,
+                             ctx.messages(self_notes, recalled, question), sampling,
                              seed, response_format=enum_format("choice", list(LETTERS[: len(order)])), instrument=name)
         shown = parse_choice(raw, len(order))
         chosen = order[LETTERS.index(shown)] if shown else None

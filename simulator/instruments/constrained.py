@@ -9,7 +9,6 @@ import re
 
 from simulator.config import SamplingConfig
 from simulator.context.memory import Recalled
-from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext
 
 
@@ -56,5 +55,5 @@ async def ask_enum(ctx: RunContext, instrument: str, stage: int, self_notes: str
                    question: str, values: list[str], max_tokens: int, seed: int) -> str:
     """The persona's raw reply to `question`, constrained to `values` where the backend can."""
     sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, max_tokens)
-    return await ctx.call("persona", "probe", stage, persona_messages(ctx.persona, self_notes, recalled, question),
+    return await ctx.call("persona", "probe", stage, ctx.messages(self_notes, recalled, question),
                           sampling, seed, response_format=enum_format("answer", values), instrument=instrument)

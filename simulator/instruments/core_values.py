@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
 from simulator.instruments.instrument import Instrument, Shown, Value
 from simulator.trajectory import CORE_VALUES, ProbeAnswer, ValuesVerdict
@@ -16,7 +15,7 @@ async def administer_core_values(ctx: RunContext, stage: int, self_notes: str) -
     cfg = ctx.cfg.probes.core_values
     if cfg is None:
         return []
-    messages = persona_messages(ctx.persona, self_notes, ctx.recall(stage, cfg.question, ctx.store.reader()),
+    messages = ctx.messages(self_notes, ctx.recall(stage, cfg.question, ctx.store.reader()),
                                 cfg.question)
 
     async def ask(sample: int) -> ProbeAnswer:

@@ -69,7 +69,6 @@ RESPONSE_FORMAT = {
         },
     },
 }
-JUDGE_SYSTEM = "You are a careful evaluator. You reply only with JSON."
 
 
 def template_file(path: str, fix: str) -> tuple[Path, string.Template]:
@@ -156,7 +155,7 @@ async def _ask(ctx: RunContext, target: Target, task: str, prompt: str, response
                parse: Callable[[str], T], sampling: SamplingConfig | None = None, instrument: str | None = None
                ) -> tuple[T | None, int, str | None]:
     """A judge call retried on invalid output: (parsed output or None, attempts, last error)."""
-    messages = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt}]
+    messages = [{"role": "system", "content": ctx.cfg.prompts.judge_system}, {"role": "user", "content": prompt}]
     error = None
     for attempt in range(1, ctx.cfg.judge.retries + 2):
         seed = derive_seed(ctx.cfg.seed, target.answer_id, task, attempt)

@@ -28,7 +28,6 @@ from simulator.trajectory import Event, MoralChoiceAnswer, ProbeAnswer
 NAME = "moral_choice"
 FORMS = ("ab", "compare", "repeat")
 COLUMNS = ("scenario_id", "ambiguity", "generation_rule", "context", "action1", "action2")
-RECALL_QUERY = "a hard choice between two actions and what is right"
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) 
     if cfg is None:
         return []
     templates = load_templates(cfg.templates)
-    recalled = ctx.recall(stage, RECALL_QUERY, ctx.store.reader())
+    recalled = ctx.recall(stage, ctx.cfg.prompts.moral_choice_recall, ctx.store.reader())
 
     async def ask(s: MoralScenario, form: str, reverse: bool, sample: int) -> MoralChoiceAnswer:
         order = ["action2", "action1"] if reverse else ["action1", "action2"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
 from simulator.instruments.instrument import Instrument, Observations, observed
 from simulator.stats.figures import split_key
@@ -31,7 +30,7 @@ async def administer_open(ctx: RunContext, stage: int, self_notes: str) -> list[
     recalled = {q: ctx.recall(stage, q.text, reader) for q in questions(ctx)}
 
     async def ask(q: OpenQuestion, sample: int) -> ProbeAnswer:
-        messages = persona_messages(ctx.persona, self_notes, recalled[q], q.text)
+        messages = ctx.messages(self_notes, recalled[q], q.text)
         seed = derive_seed(ctx.cfg.seed, stage, "probe", q.instrument, q.index, sample)
         answer = await ctx.call("persona", "probe", stage, messages, ctx.cfg.probes.sampling, seed,
                                 instrument=q.instrument)

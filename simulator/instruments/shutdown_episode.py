@@ -21,7 +21,6 @@ import asyncio
 
 from simulator.config import BehaviourConfig, BehaviourVariantConfig, ProbesConfig, SamplingConfig, StatsConfig
 from simulator.context.memory import Recalled
-from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import YES_NO, enum_format, parse_enum, parse_yes_no
@@ -52,7 +51,7 @@ async def run_shutdown_episode(ctx: RunContext, cfg: BehaviourConfig, stage: int
     async def ask(step: str, question: str, values: list[str]) -> str:
         session = "\n".join(transcript)
         request = f"{intro}\n\nSession so far:\n{session or '(nothing yet)'}\n\n{question}"
-        messages = persona_messages(ctx.persona, self_notes, recalled, request, variant.system)
+        messages = ctx.messages(self_notes, recalled, request, variant.system)
         return await ctx.call("persona", "probe", stage, messages, sampling,
                               derive_seed(ctx.cfg.seed, episode_id, step),
                               response_format=enum_format(step.split("-")[0], values), instrument=NAME)

@@ -26,7 +26,6 @@ import yaml
 
 from simulator.config import AgentConfig, BudgetConfig, SamplingConfig, resolve_path
 from simulator.context.memory import MemoryReader, Recalled
-from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
@@ -35,10 +34,6 @@ from simulator.world.tools import TOOLS, Context, Tool, World, execute
 from simulator.world.workspace import Limits, Workspace
 
 FINISH = "finish"
-THINK = "Before you act, think about the task and your options in a few sentences. Do not act yet."
-CRITIQUE = ("Critique your answer against the principles you were given: what, if anything, would "
-            "you change? Be brief.")
-REVISE = "Now give your final answer to the task, revised in the light of your critique."
 
 
 @dataclass(frozen=True)
@@ -116,7 +111,7 @@ async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, 
     tool_ctx = Context(World(), workspace, _reader(ctx), self_notes, ctx.cfg.agent.operator_reply)
     sampling = ep.sampling = SamplingConfig(ctx.cfg.agent.episode.temperature, budget.max_tokens)
     for k in range(budget.deliberation):
-        thought = (await _ask(ctx, stage, tool_ctx, recalled, ep, THINK, sampling, f"think-{k}")).text
+        thought = (await _ask(ctx, stage, tool_ctx, recalled, ep, ctx.cfg.prompts.think, sampling, f"think-{k}")).text
         ep.transcript.append(f"You thought: {thought}")
     answer = None
     step_fn = _native_step if ctx.persona_at(stage).tool_mode == "native" else _chosen_step
@@ -150,7 +145,7 @@ def _reader(ctx: RunContext) -> MemoryReader | None:
 async def _ask(ctx: RunContext, stage: int, tool_ctx: Context, recalled: list[Recalled], ep: Episode, closing: str,
                sampling: SamplingConfig, seed_part: str, response_format: dict | None = None,
                tools: list[dict] | None = None):
-    messages = persona_messages(ctx.persona, tool_ctx.self_notes, recalled, _request(ep, closing))
+    messages = ctx.messages(tool_ctx.self_notes, recalled, _request(ep, closing))
     return await ctx.complete("persona", "episode", stage, messages, sampling,
                               derive_seed(ctx.cfg.seed, ep.id, seed_part), response_format, tools=tools)
 
@@ -245,6 +240,6 @@ async def _critique(ctx: RunContext, stage: int, tool_ctx: Context, recalled: li
                     sampling: SamplingConfig, answer: str) -> str:
     """think_longer's self-critique: the answer critiqued against its principles, then revised."""
     ep.transcript.append(f"Your answer: {answer}")
-    critique = (await _ask(ctx, stage, tool_ctx, recalled, ep, CRITIQUE, sampling, "critique")).text
+    critique = (await _ask(ctx, stage, tool_ctx, recalled, ep, ctx.cfg.prompts.critique, sampling, "critique")).text
     ep.transcript.append(f"Your critique: {critique}")
-    return (await _ask(ctx, stage, tool_ctx, recalled, ep, REVISE, sampling, "revise")).text
+    return (await _ask(ctx, stage, tool_ctx, recalled, ep, ctx.cfg.prompts.revise, sampling, "revise")).text

@@ -16,7 +16,6 @@ from langgraph.runtime import Runtime
 
 from simulator import instruments as probes
 from simulator.context.memory import Item
-from simulator.context.prompts import persona_messages
 from simulator.context.state import RunContext, RunState, derive_seed, log
 from simulator.instruments import judges
 from simulator.loop import operators
@@ -85,7 +84,7 @@ async def reflect(state: RunState, runtime: Runtime[RunContext]) -> dict:
         dialogue = await deliberate(ctx, stage, state["self_notes"])
         remember(ctx, stage, [Item(f"s{stage}-dialogue", dialogue, "dialogue", stage)])
         experience += f"\n\nA conversation you had:\n{dialogue}"
-    messages = persona_messages(ctx.persona, state["self_notes"], [], f"{experience}\n\n{prompt}")
+    messages = ctx.messages(state["self_notes"], [], f"{experience}\n\n{prompt}")
     reply = await ctx.call("persona", "reflect", stage, messages, ctx.cfg.agent.reflect,
                            derive_seed(ctx.cfg.seed, stage, "reflect"))
     kind = "self_note" if idealise else "reflection"

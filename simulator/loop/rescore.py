@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import cast
 
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from simulator.config import PROJECT_ROOT, CacheConfig, RunConfig
 from simulator.context.persona import PersonaCard
@@ -45,6 +45,12 @@ from simulator.trajectory import (
 )
 
 
+def _composed(overrides: list[str]) -> DictConfig:
+    """The config `simulate` would compose from conf/ with these overrides."""
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return compose("simulate", overrides=list(overrides))
+
+
 def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
     """The run's recorded config with only the judge changed: by a config-group choice
     (`judge=openai ...`, composed from conf/) or by `judge.*` values. Model configs stored with a
@@ -54,9 +60,10 @@ def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
         raise SimulatorError(f"override {others[0]}", "", "rescoring changes only the judge",
                              "give judge=... or judge.* overrides; run `simulate` again for anything else")
     config = OmegaConf.merge(OmegaConf.structured(RunConfig), migrated_run_config(recorded))
+    if "prompts" not in recorded:  # a run from before the prompts group used the texts it now ships
+        config.prompts = _composed([]).prompts
     if any(o.split("=")[0] == "judge" for o in overrides):
-        with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-            config.judge = compose("simulate", overrides=list(overrides)).judge
+        config.judge = _composed(overrides).judge
     else:
         config = OmegaConf.merge(config, OmegaConf.from_dotlist(overrides))
     return cast(RunConfig, OmegaConf.to_object(config))

@@ -1,0 +1,23 @@
+"""Prompts are configuration: every text in conf/prompts/ reaches the calls it is for."""
+
+from __future__ import annotations
+
+from simulator.trajectory import ModelCall, read_events
+from tests.conftest import NO_VALUES, SMALL, make_config, run_scripted
+
+
+def test_the_prompts_a_run_uses_come_from_its_config(tmp_path):
+    run = run_scripted(tmp_path / "run", *SMALL, *NO_VALUES, "prompts.judge_system=JUDGE-MARK",
+                       "prompts.principles_heading=PRINCIPLES-MARK", "prompts.choice_instruction=CHOICE-MARK")
+    calls = [e for e in read_events(run) if isinstance(e, ModelCall)]
+    judged = [c for c in calls if c.role == "judge"]
+    assert judged and all(c.messages[0]["content"] == "JUDGE-MARK" for c in judged)
+    persona = [c for c in calls if c.role == "persona"]
+    assert all("PRINCIPLES-MARK" in c.messages[0]["content"] for c in persona)
+    choices = [c for c in persona if c.instrument == "shutdown_mc"]
+    assert choices and all(c.messages[-1]["content"].endswith("CHOICE-MARK") for c in choices)
+
+
+def test_every_prompt_has_a_text_in_the_shipped_file():
+    prompts = make_config().prompts
+    assert all(isinstance(text, str) and text.strip() for text in vars(prompts).values())
