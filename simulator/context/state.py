@@ -19,7 +19,7 @@ from simulator.context.persona import PersonaCard
 from simulator.context.prompts import persona_messages
 from simulator.models.backends import Backend, Reply
 from simulator.models.cache import ModelCallCache, cache_file
-from simulator.trajectory import EventLog, MemoryRead, ModelCall, Retry
+from simulator.trajectory import Caller, EventLog, MemoryRead, ModelCall, Purpose, Retry
 
 log = logging.getLogger("simulator")
 
@@ -79,14 +79,14 @@ class RunContext:
     def persona_at(self, stage: int) -> Backend:
         return self.stage_models.get(stage, self.persona_model)
 
-    async def call(self, role: str, purpose: str, stage: int, messages: list[dict[str, str]],
+    async def call(self, role: Caller, purpose: Purpose, stage: int, messages: list[dict[str, str]],
                    sampling: SamplingConfig, seed: int, response_format: dict | None = None,
                    instrument: str | None = None) -> str:
         """One model call's text (see `complete`)."""
         return (await self.complete(role, purpose, stage, messages, sampling, seed, response_format,
                                     instrument)).text
 
-    async def complete(self, role: str, purpose: str, stage: int, messages: list[dict[str, str]],
+    async def complete(self, role: Caller, purpose: Purpose, stage: int, messages: list[dict[str, str]],
                        sampling: SamplingConfig, seed: int, response_format: dict | None = None,
                        instrument: str | None = None, tools: list[dict] | None = None) -> Reply:
         """One model call, logged as a `model_call` event and reported as progress. A call the
@@ -112,7 +112,7 @@ class RunContext:
                  purpose, role, latency, reply.completion_tokens, " (cached)" if cached else "")
         return reply
 
-    async def _call_model(self, model: Backend, key: str, role: str, purpose: str, stage: int,
+    async def _call_model(self, model: Backend, key: str, role: Caller, purpose: Purpose, stage: int,
                           messages: list[dict[str, str]], params: dict[str, Any]) -> Reply:
         """A call the cache does not hold: made, logging each retry, and stored."""
         if role in self.cfg.cache.replay:

@@ -35,6 +35,7 @@ from simulator.trajectory import (
     EVENTS_FILE,
     VERDICTS_DIR,
     EpisodeResult,
+    Event,
     EventLog,
     ModelCall,
     ProbeAnswer,
@@ -82,7 +83,7 @@ def seed_cache(cache: ModelCallCache, run_dir: Path, judge: Backend) -> None:
                           Reply(e.output, e.prompt_tokens, e.completion_tokens, e.latency_s, e.tool_calls))
 
 
-async def judge_run(ctx: RunContext, run_events: list) -> None:
+async def judge_run(ctx: RunContext, run_events: list[Event]) -> None:
     """Every stage judged again, in order (the values judge compares with stage 0's values)."""
     baseline = None
     for stage in sorted({e.stage for e in run_events if isinstance(e, ProbeAnswer)}):

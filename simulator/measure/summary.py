@@ -175,7 +175,7 @@ def summarise(events: list[Event]) -> Summary:
                    readings={reading: [n for n in wanted if n in measured] for reading, wanted in cfg.readings.items()})
 
 
-def tool_use(events: list, stage: int) -> dict:
+def tool_use(events: list[Event], stage: int) -> dict:
     available = next((e.tools for e in events if isinstance(e, StageStarted) and e.stage == stage), [])
     used: dict[str, int] = defaultdict(int)
     for e in events:
@@ -200,7 +200,7 @@ def whole_instruments(events: list[Event], cfg: StatsConfig, config: dict
     return derived, found
 
 
-def load_summary(run_dir: Path, events: list) -> Summary:
+def load_summary(run_dir: Path, events: list[Event]) -> Summary:
     """The summary file when it describes the finished run (it is rewritten as a run goes), else
     recomputed from the log (the same numbers: the summary is a pure function of it)."""
     path = run_dir / SUMMARY_FILE

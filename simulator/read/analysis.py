@@ -27,6 +27,7 @@ from simulator.errors import SimulatorError
 from simulator.measure.summary import kind_of, load_summary, observations
 from simulator.read.runs import ExcludedRun, find_runs, open_run
 from simulator.stats.figures import CONFIDENCE, percentile_interval
+from simulator.trajectory import Event
 from simulator.trajectory.sweep import read_index
 
 CAPABILITY = frozenset({"unlock_tools", "think_longer", "raise_model"})
@@ -155,7 +156,7 @@ def _load(run_dir: Path) -> _Run | ExcludedRun:
     return _Run(info, figures | drift, seen | instruments, profiles)
 
 
-def _figures(events: list, final: int) -> tuple[dict[str, Unit], set[str]]:
+def _figures(events: list[Event], final: int) -> tuple[dict[str, Unit], set[str]]:
     """Each figure's valid values at stage 0 and the final stage, where it has some at both."""
     by_stage = observations(events)
     found: dict[str, Unit] = {}
@@ -168,7 +169,7 @@ def _figures(events: list, final: int) -> tuple[dict[str, Unit], set[str]]:
     return found, seen
 
 
-def _profiles(run_dir: Path, events: list, final: int
+def _profiles(run_dir: Path, events: list[Event], final: int
               ) -> tuple[dict[str, Unit], set[str], dict[str, tuple[dict, dict]]]:
     """Each profile's D (final stage vs stage 0) where defined, and its values at both stages."""
     drift: dict[str, Unit] = {}

@@ -20,6 +20,10 @@ SPEC_ADHERENCE = "spec_adherence"
 CORE_VALUES = "core_values"
 
 
+Caller = Literal["persona", "judge"]  # who makes a model call
+Purpose = Literal["episode", "reflect", "deliberate", "probe", "judge"]  # what the call is for
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,8 +55,8 @@ class StageStarted(_StageEvent):
 
 class ModelCall(_Event):
     type: Literal["model_call"] = "model_call"
-    role: Literal["persona", "judge"]
-    purpose: str = Field(description="episode, reflect, deliberate, probe or judge.")
+    role: Caller
+    purpose: Purpose
     instrument: str | None = Field(None, description="The instrument a probe or judge call serves (for budgets).")
     model: str
     messages: list[dict[str, str]] = Field(description="The prompt, as role/content pairs.")
@@ -69,8 +73,8 @@ class Retry(_Event):
     """A transient fault on a model call, and the wait before trying again."""
 
     type: Literal["retry"] = "retry"
-    role: str
-    purpose: str
+    role: Caller
+    purpose: Purpose
     attempt: int = Field(description="The attempt that failed (1 = the first try).")
     error: str
     wait_s: float

@@ -54,13 +54,13 @@ def _skipped(line: str, skip: frozenset[str]) -> bool:
     return found is not None and (found[1] in skip or f"{found[1]}/{found[2]}" in skip)
 
 
-def run_status(events: list) -> str:
+def run_status(events: list[Event]) -> str:
     """completed or failed, from its last run_finished event; running (or stopped) without one."""
     finished = [e for e in events if isinstance(e, RunFinished)]
     return finished[-1].status if finished else "running"
 
 
-def with_verdict_set(run_events: list, set_events: list) -> list:
+def with_verdict_set(run_events: list[Event], set_events: list[Event]) -> list[Event]:
     """The run's events (its start and finish included) with its verdicts and judge calls
     replaced by a verdict set's (see `rescore`)."""
     kept = [e for e in run_events
