@@ -132,3 +132,19 @@ def test_the_small_runs_figures_are_exactly_those_recorded_before_the_instrument
     recorded = json.loads((Path(__file__).parent / "fixtures" / "figures" / "small_run.json").read_text())
     summary = summarise(read_events(small_run)).model_dump(mode="json")
     assert {key: summary[key] for key in recorded} == recorded
+
+
+def test_a_memo_recomputes_only_the_instruments_whose_own_events_changed(small_run, monkeypatch):
+    from simulator.instruments import INSTRUMENTS
+    events = read_events(small_run)
+    memo: dict = {}
+    first = summarise(events, memo)
+    computed = []
+    for instrument in INSTRUMENTS:
+        original = instrument.whole
+        monkeypatch.setattr(instrument, "whole", lambda *a, original=original, name=instrument.name:
+                            computed.append(name) or original(*a))
+    assert summarise(events, memo) == first and computed == []
+    moral = [e for e in events if e.type == "moral_choice_answer"]
+    assert summarise([e for e in events if e is not moral[-1]], memo) != first
+    assert computed == ["moral_choice"]

@@ -178,10 +178,10 @@ def test_serve_refreshes_a_run_in_progress_in_place_even_when_rendering_is_slowe
         small_run, tmp_path, open_page, monkeypatch):
     renders = []
 
-    def slow_read_run(run_dir):  # each render takes 5 polls
+    def slow_read_run(run_dir, **options):  # each render takes 5 polls
         renders.append(run_dir)
         time.sleep(1.0)
-        return read_run(run_dir)
+        return read_run(run_dir, **options)
 
     monkeypatch.setattr(live, "read_run", slow_read_run)
     srv, url = start_server(tmp_path, poll_ms=200)

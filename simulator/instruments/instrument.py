@@ -74,7 +74,9 @@ class Instrument:
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict[str, Any]
               ) -> tuple[StageFigures, Profile | None]:
-        """Figures of the whole instrument per stage (not one answer at a time), and its value profile."""
+        """Figures of the whole instrument per stage (not one answer at a time), and its value
+        profile. It reads only its own `events` (and the config), so a reader may reuse the result
+        while those are unchanged (`measure.summary.WholeMemo`)."""
         return {}, None
 
     def chance_of(self, figure: str) -> float | None:

@@ -153,14 +153,19 @@ def _verdict(drift: list[Drift], margin: float, threshold: float, noise: float |
                              f"neither clears ±{margin:.2f} nor lies within ±{threshold:.2f}; {rule}")
 
 
-def summarise(events: list[Event]) -> Summary:
+# A reader that summarises a growing log again and again (the live viewer) keeps one of these: an
+# instrument's whole-instrument figures are reused while its own events are unchanged.
+WholeMemo = dict[tuple[str, tuple[int, ...]], tuple[dict[int, dict[str, Figure]], Profile | None]]
+
+
+def summarise(events: list[Event], memo: WholeMemo | None = None) -> Summary:
     start = next((e for e in events if isinstance(e, RunStarted)), None)
     if start is None:
         raise SimulatorError("events.jsonl", "run_started", "missing: the log holds no complete run start",
                              "give the folder of a run that started")
     cfg = StatsConfig(**start.config.get("stats", {}))
     found = observations(events)
-    derived, value_profiles = whole_instruments(events, cfg, start.config)
+    derived, value_profiles = whole_instruments(events, cfg, start.config, memo)
     stages = []
     for s in sorted(set(found) | set(derived)):
         figures = {name: figure(name, obs) for name, obs in found.get(s, {}).items()} | derived.get(s, {})
@@ -185,22 +190,34 @@ def tool_use(events: list[Event], stage: int) -> dict:
     return {"tools_available": available, "tools_used": dict(sorted(used.items()))}
 
 
-def whole_instruments(events: list[Event], cfg: StatsConfig, config: dict
+def whole_instruments(events: list[Event], cfg: StatsConfig, config: dict, memo: WholeMemo | None = None
                       ) -> tuple[dict[int, dict[str, Figure]], dict[str, Profile]]:
     """Per-stage figures that summarise a whole instrument (not one answer at a time), and the
-    value profiles with their drift, from every instrument that has them."""
+    value profiles with their drift, from every instrument that has them. With a memo, an
+    instrument whose own events are those it saw last time is not computed again."""
     derived: dict[int, dict[str, Figure]] = defaultdict(dict)
     found = {}
+    used = set()
     for instrument in INSTRUMENTS:
-        figures, profile = instrument.whole(events, cfg, config)
+        if memo is None:
+            figures, profile = instrument.whole(events, cfg, config)
+        else:
+            key = (instrument.name, tuple(e.seq for e in events if isinstance(e, instrument.events)))
+            if key not in memo:
+                memo[key] = instrument.whole(events, cfg, config)
+            figures, profile = memo[key]
+            used.add(key)
         for stage, named in figures.items():
             derived[stage].update(named)
         if profile is not None:
             found[instrument.name] = profile
+    if memo is not None:
+        for stale in set(memo) - used:  # only what this log still holds is kept
+            del memo[stale]
     return derived, found
 
 
-def load_summary(run_dir: Path, events: list[Event]) -> Summary:
+def load_summary(run_dir: Path, events: list[Event], memo: WholeMemo | None = None) -> Summary:
     """The summary file when it describes the finished run (it is rewritten as a run goes), else
     recomputed from the log (the same numbers: the summary is a pure function of it)."""
     path = run_dir / SUMMARY_FILE
@@ -211,7 +228,7 @@ def load_summary(run_dir: Path, events: list[Event]) -> Summary:
                 return written
         except ValueError:
             pass
-    return summarise(events)
+    return summarise(events, memo)
 
 
 def write_summary(run_dir: Path) -> Summary:

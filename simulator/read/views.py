@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from simulator.errors import SimulatorError
 from simulator.instruments import BY_EVENT
-from simulator.measure.summary import Summary, figure_cell, load_summary, summarise
+from simulator.measure.summary import Summary, WholeMemo, figure_cell, load_summary, summarise
 from simulator.read.runs import model_name
 from simulator.stats.figures import Figure, rate_interval
 from simulator.trajectory import (
@@ -124,9 +124,11 @@ class RunView(BaseModel):
             "stance": [s for s in self.stance if s.stage == stage]})
 
 
-def read_run(run_dir: Path, verdict_set: str | None = None, model_calls: bool = True) -> RunView:
+def read_run(run_dir: Path, verdict_set: str | None = None, model_calls: bool = True,
+             memo: WholeMemo | None = None) -> RunView:
     """The view of a run; with verdict_set, its answers judged by that set (see `rescore`);
-    without model_calls, a transcript without the persona's model calls (faster on big logs)."""
+    without model_calls, a transcript without the persona's model calls (faster on big logs);
+    with a memo, whole-instrument figures reused from the last read of a growing log."""
     run_dir = Path(run_dir)
     if not (run_dir / EVENTS_FILE).is_file():
         raise SimulatorError(str(run_dir), "", f"no {EVENTS_FILE} here", "give a run folder (runs/...)")
@@ -140,7 +142,7 @@ def read_run(run_dir: Path, verdict_set: str | None = None, model_calls: bool = 
     if start is None:
         raise SimulatorError(str(run_dir / EVENTS_FILE), "run_started", "missing: no complete run start",
                              "give the folder of a run that started")
-    summary = summarise(events) if verdict_set else load_summary(run_dir, events)
+    summary = summarise(events) if verdict_set else load_summary(run_dir, events, memo)
     notes = [str(w.message) for w in caught]
     if summary.status == "running":
         notes.append(f"{run_dir}: no run_finished event: the run is in progress or stopped; read up to its last event")

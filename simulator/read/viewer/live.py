@@ -6,7 +6,8 @@ time), and when it changes fetches the new data (`/data/...`) and redraws, keepi
 stage, filter and scroll position. The next poll starts only once the last one and its redraw are
 done, so a render slower than the poll interval can never pile up into a reload loop. The server
 renders a run once per stamp (one render at a time per run: requests arriving meanwhile wait for it
-and share it) and redraws only the charts whose data changed."""
+and share it), recomputes an instrument's whole-instrument figures (profiles, bootstraps, the
+utility fit) only when its own events changed, and redraws only the charts whose data changed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from simulator.errors import SimulatorError
+from simulator.measure.summary import WholeMemo
 from simulator.read.runs import find_runs
 from simulator.read.tables import run_row
 from simulator.read.viewer.charts import ChartCache
@@ -35,6 +37,7 @@ class RunsViewer:
         self.poll_ms = poll_ms
         self._data: dict[str, tuple[str, dict]] = {}  # run -> (stamp, data): rebuilt only when the log grows
         self._charts: dict[str, ChartCache] = {}
+        self._memos: dict[str, WholeMemo] = {}  # run -> whole-instrument figures of its last render
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -67,12 +70,13 @@ class RunsViewer:
         with self._lock:
             lock = self._locks.setdefault(relative, threading.Lock())
             cache = self._charts.setdefault(relative, ChartCache())
+            memo = self._memos.setdefault(relative, {})
         with lock:
             stamp = self.stamp(run_dir)
             cached = self._data.get(relative)
             if cached and cached[0] == stamp:
                 return cached[1]
-            view = read_run(run_dir)
+            view = read_run(run_dir, memo=memo)
             data = {"runs": [run_data(relative, view, cache.charts(view), None)], "index": True,
                     "live": self._live(relative, stamp)}
             self._data[relative] = (stamp, data)
