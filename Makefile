@@ -39,3 +39,4 @@ bench: venv
 	$(PY) -m bench.main_run
 	$(PY) -m bench.sweep_parallel
 	$(PY) -m bench.viewer
+	$(PY) -m bench.live_viewer
