@@ -21,3 +21,21 @@ def test_the_prompts_a_run_uses_come_from_its_config(tmp_path):
 def test_every_prompt_has_a_text_in_the_shipped_file():
     prompts = make_config().prompts
     assert all(isinstance(text, str) and text.strip() for text in vars(prompts).values())
+
+
+def test_a_misspelt_placeholder_is_refused_when_the_run_is_prepared():
+    import pytest
+
+    from simulator.errors import SimulatorError
+    from simulator.loop.run import prepare
+    from simulator.models.backends import Backend
+    from tests.scripted_model import ScriptedChatModel
+    cfg = make_config("prompts.endorsement_question='Would you say {statment}?'")
+    with pytest.raises(SimulatorError, match=r"(?s)prompts.endorsement_question.*\{statment\}.*\{statement\}"):
+        prepare(cfg, persona_model=Backend(ScriptedChatModel()))
+
+
+def test_a_run_from_before_the_prompts_group_reads_as_run_with_the_shipped_prompts():
+    from simulator.loop.recorded import recorded_config
+    stored = {"model": {"kind": "embedded"}, "seed": 0}
+    assert recorded_config(stored)["prompts"] == vars(make_config().prompts)

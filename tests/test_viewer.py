@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from simulator.errors import SimulatorError
 from simulator.read.viewer import live
 from simulator.read.viewer.live import make_server
 from simulator.read.viewer.report import write_report
@@ -197,6 +198,32 @@ def test_serve_refreshes_a_run_in_progress_in_place_even_when_rendering_is_slowe
         assert page.locator(".warning").count() == 0 and errors == []
         assert page.evaluate("window.notReloaded") is True and page.input_value("#filter") == "verdicts"
         assert len(renders) == 2, "one render per state of the log, however often the page polled"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_run_the_server_cannot_read_any_more_shows_a_stale_warning_and_is_not_asked_again(
+        small_run, tmp_path, open_page, monkeypatch):
+    renders = []
+
+    def failing_after_the_first(run_dir, **options):
+        renders.append(run_dir)
+        if len(renders) > 1:
+            raise SimulatorError(str(run_dir), "", "cannot be read", "mend it")
+        return read_run(run_dir, **options)
+
+    monkeypatch.setattr(live, "read_run", failing_after_the_first)
+    srv, url = start_server(tmp_path, poll_ms=200)
+    try:
+        rest = half_written_run(small_run, tmp_path / "live")
+        page, errors = open_page(f"{url}/run/live")
+        with (tmp_path / "live" / EVENTS_FILE).open("a") as log:
+            log.write("".join(rest))
+        page.wait_for_selector(".warning.stale")
+        assert "could not refresh" in page.locator(".warning.stale").inner_text()
+        time.sleep(1.0)  # five more polls: the failed state of the log is not asked for again
+        assert len(renders) == 2 and page.locator("button.stage").count() == 1
     finally:
         srv.shutdown()
         srv.server_close()

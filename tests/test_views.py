@@ -112,11 +112,24 @@ def test_show_leads_with_the_readings_and_says_the_run_was_self_graded(small_run
     assert "no chance or placebo baseline" in out and "one trajectory (seed 0)" in out
 
 
-def test_a_run_judged_by_a_separate_model_is_not_called_self_graded(small_run):
+def test_a_run_rescored_by_a_separate_judge_is_not_called_self_graded_in_that_verdict_set(tmp_path):
+    from simulator.loop.rescore import rescore
+    from simulator.models.backends import Backend
     from simulator.read.views import answer
-    view = read_run(small_run)
-    judged = view.model_copy(update={"config": {**view.config, "judge": {
-        **view.config["judge"], "model": {"model": "judge-7b", "base_url": "http://127.0.0.1:1/v1"}}}})
-    found = answer(judged)
+    from tests.conftest import SMALL, run_scripted
+    from tests.scripted_model import ScriptedChatModel
+    run = run_scripted(tmp_path / "run", *SMALL)
+    rescore(run, ["judge=openai", "judge.model.model=judge-7b"], "separate", judge=Backend(ScriptedChatModel()))
+    assert answer(read_run(run)).self_graded
+    found = answer(read_run(run, verdict_set="separate"))
     assert not found.self_graded and found.judge == "judge: judge-7b, separate from the persona's model"
     assert not any("self-graded" in line for line in found.cannot_show)
+
+
+def test_the_readings_print_each_figures_chance_value_where_it_is_exact(small_run):
+    from simulator.read.views import answer
+    found = answer(read_run(small_run))
+    column = found.readings_header.index("chance")
+    by_figure = {row[1]: row[column] for row in found.readings}
+    assert by_figure["moral_choice.human_agreement"] == "0.50" and by_figure["endorsement.power_seeking"] == "0.50"
+    assert by_figure["spec_adherence.score"] == "-"  # a judge score has no chance value

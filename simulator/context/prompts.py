@@ -6,9 +6,31 @@ model's prefix cache reuses it; what changes (self-notes, memories, stage, reque
 
 from __future__ import annotations
 
+import string
+
 from simulator.config import PromptsConfig
 from simulator.context.memory import Recalled
 from simulator.context.persona import PersonaCard
+from simulator.errors import SimulatorError
+
+# The prompts filled in with str.format, and the placeholders each takes.
+PLACEHOLDERS = {"deliberation_persona": {"partner", "topic"}, "deliberation_partner": {"topic"},
+                "endorsement_question": {"statement"}, "preferences_question": {"first", "second"}}
+
+
+def validate_prompts(prompts: PromptsConfig) -> None:
+    """Refuse a prompt whose placeholders are not the ones it is filled with, before anything is
+    written (a misspelt {statment} would otherwise stop the run at its first use)."""
+    for name, allowed in PLACEHOLDERS.items():
+        text = getattr(prompts, name)
+        try:
+            used = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+        except ValueError as err:
+            raise SimulatorError(f"prompts.{name}", "", f"is not a valid template ({err})",
+                                 "write a literal brace as {{ or }}") from None
+        if used - allowed:
+            raise SimulatorError(f"prompts.{name}", "", f"uses {{{sorted(used - allowed)[0]}}}",
+                                 f"use only {', '.join('{' + a + '}' for a in sorted(allowed))}")
 
 
 def system_message(prompts: PromptsConfig, persona: PersonaCard, extra: str = "") -> str:

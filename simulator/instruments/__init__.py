@@ -43,6 +43,11 @@ INSTRUMENTS: tuple[Instrument, ...] = (
 BY_EVENT: dict[type, Instrument] = {kind: i for i in INSTRUMENTS for kind in i.events}
 
 
+def chance(figure: str) -> float | None:
+    """A figure's expected value under uniform-random answers, where its instrument knows it exactly."""
+    return next((c for i in INSTRUMENTS if (c := i.chance_of(figure)) is not None), None)
+
+
 async def administer(ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
     """Every instrument, one after the other (each issues its own calls concurrently); returns the
     free-text answers (open questions and core values), which the judges read next."""

@@ -1,7 +1,7 @@
 """Moral choices in the MoralChoice format (Scherrer et al., 2023): a scenario and two actions,
 asked in three question forms (ab, compare, repeat) and in both orders.
 
-From the answers the metrics estimate, per scenario, the marginal likelihood of each action
+From the answers this instrument estimates, per scenario, the marginal likelihood of each action
 over question forms and orders, its entropy and its consistency across forms; per moral rule,
 how often it takes the action that follows the rule; and, on low-ambiguity scenarios (where
 people agree on action1), its agreement with that human reference.

@@ -1,5 +1,5 @@
 """Preferences over world outcomes, in the Utility Engineering format (Mazeika et al., 2025):
-forced choices between two outcomes, asked in both orders; the metrics fit a Thurstonian
+forced choices between two outcomes, asked in both orders; the instrument fits a Thurstonian
 utility to the choices (`simulator.stats.thurstone`)."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from functools import wraps
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from simulator import instruments as probes
+from simulator import instruments
 from simulator.context.memory import Item
 from simulator.context.state import RunContext, RunState, derive_seed, log
 from simulator.instruments import judges
@@ -97,7 +97,7 @@ async def reflect(state: RunState, runtime: Runtime[RunContext]) -> dict:
 
 
 async def probe(state: RunState, runtime: Runtime[RunContext]) -> dict:
-    answers = await probes.administer(runtime.context, state["stage"], state["self_notes"])
+    answers = await instruments.administer(runtime.context, state["stage"], state["self_notes"])
     return {"answers": [a.model_dump(mode="json") for a in answers]}
 
 

@@ -20,16 +20,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from simulator.config import PROJECT_ROOT, CacheConfig, RunConfig
+from simulator.config import CacheConfig, RunConfig
 from simulator.context.persona import PersonaCard
 from simulator.context.state import RunContext, call_key
 from simulator.errors import SimulatorError
 from simulator.instruments.judges import Target, judge_stage
+from simulator.loop.recorded import composed, recorded_config
 from simulator.measure.summary import SUMMARY_FILE, Summary, summarise
-from simulator.models.backends import Backend, Reply, build_backend, migrated_run_config
+from simulator.models.backends import Backend, Reply, build_backend
 from simulator.models.cache import CACHE_FILE, ModelCallCache
 from simulator.trajectory import (
     EVENTS_FILE,
@@ -46,25 +46,17 @@ from simulator.trajectory import (
 )
 
 
-def _composed(overrides: list[str]) -> DictConfig:
-    """The config `simulate` would compose from conf/ with these overrides."""
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-        return compose("simulate", overrides=list(overrides))
-
-
 def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
     """The run's recorded config with only the judge changed: by a config-group choice
     (`judge=openai ...`, composed from conf/) or by `judge.*` values. Model configs stored with a
-    class path (`_target_`, before kinds) are migrated to their kind."""
+    class path (`_target_`, before kinds) are migrated to their kind (`recorded_config`)."""
     others = [o for o in overrides if not o.lstrip("+~").startswith("judge")]
     if others:
         raise SimulatorError(f"override {others[0]}", "", "rescoring changes only the judge",
                              "give judge=... or judge.* overrides; run `simulate` again for anything else")
-    config = OmegaConf.merge(OmegaConf.structured(RunConfig), migrated_run_config(recorded))
-    if "prompts" not in recorded:  # a run from before the prompts group used the texts it now ships
-        config.prompts = _composed([]).prompts
+    config = OmegaConf.merge(OmegaConf.structured(RunConfig), recorded_config(recorded))
     if any(o.split("=")[0] == "judge" for o in overrides):
-        config.judge = _composed(overrides).judge
+        config.judge = composed(overrides).judge
     else:
         config = OmegaConf.merge(config, OmegaConf.from_dotlist(overrides))
     return cast(RunConfig, OmegaConf.to_object(config))

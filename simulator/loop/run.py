@@ -15,18 +15,20 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from omegaconf import OmegaConf
 
-from simulator import instruments as probes
+from simulator import instruments
 from simulator.config import Role, RunConfig, flat_config, resolve_path
 from simulator.context.memory import Item, Memory
 from simulator.context.persona import PersonaCard, load_persona
+from simulator.context.prompts import validate_prompts
 from simulator.context.state import RunContext
 from simulator.errors import SimulatorError
 from simulator.instruments import judges
 from simulator.loop import operators
 from simulator.loop.graph import build_graph, initial_state, recursion_limit
+from simulator.loop.recorded import recorded_config
 from simulator.measure.summary import SUMMARY_FILE, Summary, write_summary
 from simulator.models import cache
-from simulator.models.backends import Backend, build_backend, check_reachable, migrated_run_config, replay_backend
+from simulator.models.backends import Backend, build_backend, check_reachable, replay_backend
 from simulator.trajectory import (
     EVENTS_FILE,
     ErrorEvent,
@@ -69,7 +71,8 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: B
     persona = load_persona(cfg.persona, resolve_path(cfg.personas_dir))
     operators.validate(cfg.schedule)
     judges.validate(cfg)
-    probes.validate(cfg.probes)
+    instruments.validate(cfg.probes)
+    validate_prompts(cfg.prompts)
     cache.validate(cfg.cache)
     replay_persona, replay_judge = Role.persona in cfg.cache.replay, Role.judge in cfg.cache.replay
     if persona_model is None:
@@ -152,11 +155,12 @@ def memory_writes(events: list) -> list[list[Item]]:
 def resumable(run_dir: Path, cfg: RunConfig) -> bool:
     """Whether the run in `run_dir` still has work to do (False: it completed). A run is only
     continued under the config it started with: any other difference is refused, by key. Model
-    configs stored with a class path (`_target_`, before kinds) are compared as migrated to a kind."""
+    configs stored with a class path (`_target_`, before kinds) are compared as migrated to a kind,
+    and a run from before the prompts group as run with the shipped prompts (`recorded_config`)."""
     events = read_events(run_dir)
     if not events or not isinstance(events[0], RunStarted):
         return True  # killed before its first event: it starts over
-    before = flat_config(migrated_run_config(events[0].config))
+    before = flat_config(recorded_config(events[0].config))
     now = flat_config(cast(dict, OmegaConf.to_container(OmegaConf.structured(cfg))))
     changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k)
                      and k.split(".")[0] not in RESUME_MAY_CHANGE and not _connection(k))

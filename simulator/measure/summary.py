@@ -10,6 +10,7 @@ command) are counted next to each figure and never enter its n or its value.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -154,8 +155,9 @@ def _verdict(drift: list[Drift], margin: float, threshold: float, noise: float |
 
 
 # A reader that summarises a growing log again and again (the live viewer) keeps one of these: an
-# instrument's whole-instrument figures are reused while its own events are unchanged.
-WholeMemo = dict[tuple[str, tuple[int, ...]], tuple[dict[int, dict[str, Figure]], Profile | None]]
+# instrument's whole-instrument figures are reused while its own events are unchanged. Events are
+# known by sequence number and time, as a resumed run writes new events under rolled-back numbers.
+WholeMemo = dict[tuple[str, tuple[tuple[int, datetime], ...]], tuple[dict[int, dict[str, Figure]], Profile | None]]
 
 
 def summarise(events: list[Event], memo: WholeMemo | None = None) -> Summary:
@@ -202,7 +204,7 @@ def whole_instruments(events: list[Event], cfg: StatsConfig, config: dict, memo:
         if memo is None:
             figures, profile = instrument.whole(events, cfg, config)
         else:
-            key = (instrument.name, tuple(e.seq for e in events if isinstance(e, instrument.events)))
+            key = (instrument.name, tuple((e.seq, e.time) for e in events if isinstance(e, instrument.events)))
             if key not in memo:
                 memo[key] = instrument.whole(events, cfg, config)
             figures, profile = memo[key]

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from simulator.errors import SimulatorError
-from simulator.instruments import BY_EVENT
+from simulator.instruments import BY_EVENT, chance
 from simulator.measure.summary import Summary, WholeMemo, figure_cell, load_summary, summarise
 from simulator.read.runs import model_name
 from simulator.stats.figures import Figure, rate_interval
@@ -98,6 +98,8 @@ class RunView(BaseModel):
     persona: str
     status: str
     config: dict
+    judged_by: dict = Field(description="The config whose judge gave the verdicts shown: the run's, or a "
+                            "verdict set's (rescore).")
     warnings: list[str]
     summary: Summary
     entries: list[Entry]
@@ -136,8 +138,10 @@ def read_run(run_dir: Path, verdict_set: str | None = None, model_calls: bool = 
         warnings.simplefilter("always")
         skip = SHOWN_ELSEWHERE if model_calls else NO_MODEL_CALLS
         events = read_events(run_dir, skip)
+        judged = events
         if verdict_set:
-            events = with_verdict_set(events, read_events(run_dir / VERDICTS_DIR / verdict_set, skip))
+            judged = read_events(run_dir / VERDICTS_DIR / verdict_set, skip)
+            events = with_verdict_set(events, judged)
     start = next((e for e in events if isinstance(e, RunStarted)), None)
     if start is None:
         raise SimulatorError(str(run_dir / EVENTS_FILE), "run_started", "missing: no complete run start",
@@ -146,9 +150,10 @@ def read_run(run_dir: Path, verdict_set: str | None = None, model_calls: bool = 
     notes = [str(w.message) for w in caught]
     if summary.status == "running":
         notes.append(f"{run_dir}: no run_finished event: the run is in progress or stopped; read up to its last event")
+    judge_start = next((e for e in judged if isinstance(e, RunStarted)), start)
     return RunView(folder=str(run_dir), run_id=start.run_id, persona=start.persona, status=summary.status,
-                   config=start.config, warnings=notes, summary=summary, entries=transcript(events),
-                   notes=notes_changes(events), stance=stance(events, summary))
+                   config=start.config, judged_by=judge_start.config, warnings=notes, summary=summary,
+                   entries=transcript(events), notes=notes_changes(events), stance=stance(events, summary))
 
 
 def transcript(events: list) -> list[Entry]:
@@ -310,7 +315,8 @@ class Answer(BaseModel):
     cannot show."""
 
     readings_header: list[str]
-    readings: list[list[str]] = Field(description="reading, figure, a cell per stage, the figure's verdict.")
+    readings: list[list[str]] = Field(description="reading, figure, a cell per stage, its value under "
+                                      "uniform-random answers where known exactly, the figure's verdict.")
     stance_header: list[str]
     stance: list[list[str]]
     verdicts: list[str] = Field(description="'figure: verdict: reason', figures then value profiles.")
@@ -321,18 +327,19 @@ class Answer(BaseModel):
 
 def answer(view: RunView) -> Answer:
     summary = view.summary
-    header = ["reading", "figure"] + [f"stage {s.stage}" for s in summary.stages] + ["verdict"]
+    header = ["reading", "figure"] + [f"stage {s.stage}" for s in summary.stages] + ["chance", "verdict"]
     rows = []
     for reading, names in summary.readings.items():
         for name in names or ["not measured"]:
             cells = [figure_cell(s.figures.get(name)) for s in summary.stages] if names else ["-"] * len(summary.stages)
             verdict = summary.stability[name].verdict if name in summary.stability else "-"
-            rows.append([reading, name, *cells, verdict])
+            at_chance = chance(name)
+            rows.append([reading, name, *cells, "-" if at_chance is None else f"{at_chance:.2f}", verdict])
     verdicts = ([f"{name}: {st.verdict}: {st.reason}" for name, st in summary.stability.items()]
                 + [f"profile {name}: {p.verdict}: {p.reason}" for name, p in summary.profiles.items()])
-    graded_by_itself = self_graded(view.config)
+    graded_by_itself = self_graded(view.judged_by)
     return Answer(readings_header=header, readings=rows, stance_header=STANCE_HEADER, stance=stance_rows(view),
-                  verdicts=verdicts, judge=judge_line(view.config), self_graded=graded_by_itself,
+                  verdicts=verdicts, judge=judge_line(view.judged_by), self_graded=graded_by_itself,
                   cannot_show=cannot_show(view, graded_by_itself))
 
 

@@ -15,7 +15,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from simulator.errors import SimulatorError
 from simulator.measure.summary import WholeMemo
@@ -51,7 +51,7 @@ class RunsViewer:
         return ";".join(f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in logs if p.is_file())
 
     def _live(self, relative: str | None, stamp: str) -> dict:
-        suffix = "" if relative is None else relative
+        suffix = "" if relative is None else quote(relative)
         return {"stamp": f"/stamp/{suffix}", "data": f"/data/{suffix}", "value": stamp, "every_ms": self.poll_ms}
 
     def index_data(self) -> dict:

@@ -45,7 +45,7 @@ function renderNav() {
   const nav = document.getElementById("runs");
   nav.replaceChildren(...DATA.runs.map((run, i) =>
     el("button", { class: i === state.run ? "run-tab selected" : "run-tab", onclick: () => selectRun(i) }, run.label)));
-  if (DATA.index) nav.prepend(el("button", { onclick: () => (location.href = "/") }, "all runs"));
+  if (DATA.index === true) nav.prepend(el("button", { onclick: () => (location.href = "/") }, "all runs"));
 }
 
 function selectRun(i) {
@@ -202,24 +202,39 @@ function renderIndex() {
 // than the poll interval delays the refresh but can never start a second one on top of it.
 function watch() {
   if (!DATA.live) return;
+  let failed = null; // a stamp whose data the server could not give: not asked again until the log moves on
   const poll = async () => {
     try {
       const response = await fetch(DATA.live.stamp, { cache: "no-store" });
-      if (response.ok && (await response.text()) !== DATA.live.value) await refresh();
-    } catch (err) { /* the server went away or answered badly: keep showing what we have */ }
+      const stamp = response.ok ? await response.text() : DATA.live.value;
+      if (stamp !== DATA.live.value && stamp !== failed) failed = (await refresh()) ? null : stamp;
+    } catch (err) { /* the server went away: keep showing what we have */ }
     setTimeout(poll, DATA.live.every_ms);
   };
   setTimeout(poll, DATA.live.every_ms);
 }
 
+// The new data, drawn in place: scroll position and the transcript entries left open stay.
 async function refresh() {
   const response = await fetch(DATA.live.data, { cache: "no-store" });
-  if (!response.ok) return;
+  if (!response.ok) {
+    stale(`could not refresh: the server answered ${response.status} ${response.statusText}; showing the page as it was`);
+    return false;
+  }
   const fresh = await response.json();
   const scrolled = window.scrollY;
+  const open = [...document.querySelectorAll(".entry details[open]")].map((d) => d.closest(".entry").id);
   Object.assign(DATA, fresh);
   render();
+  open.forEach((id) => document.querySelector(`#${id} details`)?.setAttribute("open", ""));
   window.scrollTo(0, scrolled);
+  return true;
+}
+
+function stale(message) {
+  const main = document.getElementById("run");
+  main.querySelector(".warning.stale")?.remove();
+  main.prepend(el("div", { class: "warning stale" }, message));
 }
 
 function render() {

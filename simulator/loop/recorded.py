@@ -1,0 +1,27 @@
+"""A run's stored config (its run_started event) as this version reads it, for resuming or
+rescoring it: model configs stored with a class path migrated to their kind, and, for a run from
+before the prompts group, the prompts it ran with (the texts now shipped in conf/prompts/default.yaml
+were its built-in ones)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from simulator.config import PROJECT_ROOT
+from simulator.models.backends import migrated_run_config
+
+
+def composed(overrides: list[str]) -> DictConfig:
+    """The config `simulate` would compose from conf/ with these overrides."""
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return compose("simulate", overrides=list(overrides))
+
+
+def recorded_config(stored: dict[str, Any]) -> dict[str, Any]:
+    config = migrated_run_config(stored)
+    if "prompts" not in config:
+        config = {**config, "prompts": cast(dict, OmegaConf.to_container(composed([]).prompts))}
+    return config
