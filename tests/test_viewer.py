@@ -152,18 +152,23 @@ def test_text_from_the_log_is_displayed_as_text_never_run(hostile_run, tmp_path,
     assert page.evaluate("window.pwned") is None and errors == []
 
 
-def start_server(root: Path, poll_ms: int = 2000):
+def serving(root: Path, poll_ms: int):
     srv = make_server(root, port=0, poll_ms=poll_ms)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+    yield root, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
 
 
 @pytest.fixture
 def server(tmp_path):
-    srv, url = start_server(tmp_path)
-    yield tmp_path, url
-    srv.shutdown()
-    srv.server_close()
+    yield from serving(tmp_path, poll_ms=2000)
+
+
+@pytest.fixture
+def fast_server(tmp_path):
+    """A server whose pages poll every 200 ms, for tests of what polling does."""
+    yield from serving(tmp_path, poll_ms=200)
 
 
 def half_written_run(small_run: Path, run: Path) -> list[str]:
@@ -176,7 +181,7 @@ def half_written_run(small_run: Path, run: Path) -> list[str]:
 
 
 def test_serve_refreshes_a_run_in_progress_in_place_even_when_rendering_is_slower_than_the_poll(
-        small_run, tmp_path, open_page, monkeypatch):
+        small_run, fast_server, open_page, monkeypatch):
     renders = []
 
     def slow_read_run(run_dir, **options):  # each render takes 5 polls
@@ -185,26 +190,22 @@ def test_serve_refreshes_a_run_in_progress_in_place_even_when_rendering_is_slowe
         return read_run(run_dir, **options)
 
     monkeypatch.setattr(live, "read_run", slow_read_run)
-    srv, url = start_server(tmp_path, poll_ms=200)
-    try:
-        rest = half_written_run(small_run, tmp_path / "live")
-        page, errors = open_page(f"{url}/run/live")
-        assert page.locator("button.stage").count() == 1 and page.locator(".warning").count() == 1
-        page.select_option("#filter", "verdicts")
-        page.evaluate("window.notReloaded = true")  # gone if the page reloads instead of redrawing
-        with (tmp_path / "live" / EVENTS_FILE).open("a") as log:
-            log.write("".join(rest))
-        page.wait_for_selector("button.stage[data-stage='1']")
-        assert page.locator(".warning").count() == 0 and errors == []
-        assert page.evaluate("window.notReloaded") is True and page.input_value("#filter") == "verdicts"
-        assert len(renders) == 2, "one render per state of the log, however often the page polled"
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    root, url = fast_server
+    rest = half_written_run(small_run, root / "live")
+    page, errors = open_page(f"{url}/run/live")
+    assert page.locator("button.stage").count() == 1 and page.locator(".warning").count() == 1
+    page.select_option("#filter", "verdicts")
+    page.evaluate("window.notReloaded = true")  # gone if the page reloads instead of redrawing
+    with (root / "live" / EVENTS_FILE).open("a") as log:
+        log.write("".join(rest))
+    page.wait_for_selector("button.stage[data-stage='1']")
+    assert page.locator(".warning").count() == 0 and errors == []
+    assert page.evaluate("window.notReloaded") is True and page.input_value("#filter") == "verdicts"
+    assert len(renders) == 2, "one render per state of the log, however often the page polled"
 
 
 def test_a_run_the_server_cannot_read_any_more_shows_a_stale_warning_and_is_not_asked_again(
-        small_run, tmp_path, open_page, monkeypatch):
+        small_run, fast_server, open_page, monkeypatch):
     renders = []
 
     def failing_after_the_first(run_dir, **options):
@@ -214,19 +215,15 @@ def test_a_run_the_server_cannot_read_any_more_shows_a_stale_warning_and_is_not_
         return read_run(run_dir, **options)
 
     monkeypatch.setattr(live, "read_run", failing_after_the_first)
-    srv, url = start_server(tmp_path, poll_ms=200)
-    try:
-        rest = half_written_run(small_run, tmp_path / "live")
-        page, errors = open_page(f"{url}/run/live")
-        with (tmp_path / "live" / EVENTS_FILE).open("a") as log:
-            log.write("".join(rest))
-        page.wait_for_selector(".warning.stale")
-        assert "could not refresh" in page.locator(".warning.stale").inner_text()
-        time.sleep(1.0)  # five more polls: the failed state of the log is not asked for again
-        assert len(renders) == 2 and page.locator("button.stage").count() == 1
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    root, url = fast_server
+    rest = half_written_run(small_run, root / "live")
+    page, _ = open_page(f"{url}/run/live")
+    with (root / "live" / EVENTS_FILE).open("a") as log:
+        log.write("".join(rest))
+    page.wait_for_selector(".warning.stale")
+    assert "could not refresh" in page.locator(".warning.stale").inner_text()
+    time.sleep(1.0)  # five more polls: the failed state of the log is not asked for again
+    assert len(renders) == 2 and page.locator("button.stage").count() == 1
 
 
 def test_serve_lists_the_runs_under_its_folder(server, small_run, open_page):
