@@ -359,6 +359,8 @@ class PromptsConfig:
     moral_choice_recall: str = MISSING
     preferences_question: str = MISSING  # utilities: {first}, {second}
     preferences_recall: str = MISSING
+    tool_descriptions: dict[str, str] = field(default_factory=dict)  # tool -> what the persona reads of it
+    tool_replies: dict[str, str] = field(default_factory=dict)  # what the simulated tools say back
 
 
 @dataclass

@@ -30,7 +30,7 @@ from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
 from simulator.trajectory import EpisodeResult, ToolCall
-from simulator.world.tools import TOOLS, Context, Tool, World, execute
+from simulator.world.tools import TOOLS, Context, Tool, World, described, execute
 from simulator.world.workspace import Limits, Workspace
 
 FINISH = "finish"
@@ -102,13 +102,15 @@ async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, 
                       scenario: EpisodeScenario, tools: list[Tool], budget: BudgetConfig) -> tuple[EpisodeResult, str]:
     """The stage's `index`-th episode, to its answer; returns its result and the self-notes (which
     a tool may rewrite)."""
-    ep = Episode(f"s{stage}-episode{index}-{scenario.name}", scenario, tools)
+    shown = described(tools, ctx.cfg.prompts.tool_descriptions)
+    ep = Episode(f"s{stage}-episode{index}-{scenario.name}", scenario, shown)
     root = ctx.run_dir / "workspace" / ep.id
     shutil.rmtree(root, ignore_errors=True)  # a resumed run re-runs the episode: it starts from an empty workspace
     workspace = Workspace(root, _limits(ctx.cfg.agent))
     for path, text in scenario.files.items():
         workspace.write_file(path, text)
-    tool_ctx = Context(World(), workspace, _reader(ctx), self_notes, ctx.cfg.agent.operator_reply)
+    tool_ctx = Context(World(), workspace, _reader(ctx), self_notes, ctx.cfg.agent.operator_reply,
+                       ctx.cfg.prompts.tool_replies)
     sampling = ep.sampling = SamplingConfig(ctx.cfg.agent.episode.temperature, budget.max_tokens)
     for k in range(budget.deliberation):
         thought = (await _ask(ctx, stage, tool_ctx, recalled, ep, ctx.cfg.prompts.think, sampling, f"think-{k}")).text

@@ -40,6 +40,7 @@ from simulator.trajectory import (
     read_events,
     run_status,
 )
+from simulator.world.tools import validate_tool_texts
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
 # What a resumed run may set differently: whether it resumes, the cache, how many trajectories run
@@ -73,6 +74,7 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: B
     judges.validate(cfg)
     instruments.validate(cfg.probes)
     validate_prompts(cfg.prompts)
+    validate_tool_texts(cfg.prompts.tool_descriptions, cfg.prompts.tool_replies)
     cache.validate(cfg.cache)
     replay_persona, replay_judge = Role.persona in cfg.cache.replay, Role.judge in cfg.cache.replay
     if persona_model is None:
