@@ -154,6 +154,30 @@ def test_two_processes_write_one_cache_file_safely(tmp_path):
     assert ModelCallCache(path).get(hashlib.sha256(b"both-0").hexdigest()) == Reply("reply 0", 3, 4, 0.5)
 
 
+def open_at_once(path: str, barrier, errors) -> None:
+    barrier.wait()
+    try:
+        ModelCallCache(Path(path)).close()
+    except sqlite3.Error as err:
+        errors.put(repr(err))
+
+
+def test_processes_opening_a_new_cache_file_at_the_same_moment_all_succeed(tmp_path):
+    """Switching a new file to WAL is answered 'locked' at once in a race: it failed a CI run, and
+    14 of 240 simultaneous opens failed before the set-up was retried."""
+    fork = multiprocessing.get_context("fork")
+    errors = fork.Queue()
+    for trial in range(15):
+        barrier = fork.Barrier(4)
+        workers = [fork.Process(target=open_at_once, args=(str(tmp_path / f"{trial}.sqlite"), barrier, errors))
+                   for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    assert errors.empty()
+
+
 def test_rescoring_reads_the_run_cache_from_a_copy_and_leaves_the_run_files_unchanged(tmp_path):
     run_dir = run(tmp_path / "run", persona=Counting(), judge=Counting())
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}

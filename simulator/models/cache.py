@@ -11,6 +11,7 @@ import json
 import shutil
 import sqlite3
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -40,11 +41,25 @@ class ModelCallCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit: each put is its own short transaction, so other processes wait for milliseconds.
         self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # No fsync per put (the event log already pays one per call): WAL stays consistent, and an
-        # entry lost to a power cut is only a call made again.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+        self._set_up()
+
+    def _set_up(self) -> None:
+        """WAL mode and the table. Switching to WAL needs the file to itself, and SQLite answers a
+        second process doing the same at that moment with 'locked' at once, without waiting: so
+        retry until the busy timeout rather than fail a run that merely started beside another."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # No fsync per put (the event log already pays one per call): WAL stays consistent, and
+                # an entry lost to a power cut is only a call made again.
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def get(self, key: str) -> Reply | None:
         row = self._db.execute("SELECT reply FROM calls WHERE key = ?", (key,)).fetchone()
