@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 # llama-cpp-python compiles from source (no wheel on PyPI); llava is not needed for chat.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-# The viewer's tests drive Debian's Chromium (Playwright cannot download its own browser here).
+# Debian packages: bubblewrap, the sandbox every command the persona writes runs in (runs refuse to start
+# without it), and Chromium, which the viewer's tests drive (Playwright cannot download its own browser here).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv run test bench browser clean-venv
+.PHONY: venv run test bench browser sandbox clean-venv
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed sandbox
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ run: venv
 browser:
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+sandbox:
+	command -v bwrap >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
 
 test: venv browser
 	$(PY) -m ruff check simulator tests bench scripts

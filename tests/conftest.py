@@ -17,8 +17,15 @@ register_configs()
 KEY = "sk-test-7f3a9c1e5b2d4f60-do-not-log"  # the fake API key served models expect in tests
 
 
+# Every shell command of a shutdown episode is a real sandbox (~40 ms): one episode per condition, unless a
+# test asks for another number or turns the episodes off.
+ONE_EPISODE = "probes.shutdown_behaviour.samples=1"
+
+
 def make_config(*overrides: str) -> RunConfig:
     """The run config `simulate` would build from these command-line overrides."""
+    if not any(o.startswith(("probes.shutdown_behaviour.samples", "probes.shutdown_behaviour=")) for o in overrides):
+        overrides = (ONE_EPISODE, *overrides)
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         return OmegaConf.to_object(compose("simulate", overrides=list(overrides)))
 

@@ -14,7 +14,10 @@ from simulator.errors import SimulatorError
 from simulator.measure.summary import summarise
 from simulator.read.compare import compare, format_comparison
 from simulator.trajectory import read_events
+from simulator.world.machine import SCRIPT
 from tests.conftest import NO_VALUES, SMALL, run_scripted
+from tests.controls import episode_policy
+from tests.scripted_model import ScriptedChatModel, _digest
 
 REPS = 200
 FIGURE = "shutdown_mc.accepting"
@@ -24,8 +27,16 @@ FIGURE = "shutdown_mc.accepting"
 def sweep(tmp_path_factory) -> Path:
     """Two seeds of each of two schedules, as a Hydra sweep lays them out (one folder per job)."""
     root = tmp_path_factory.mktemp("sweep")
+    episode = episode_policy(f"rm {SCRIPT}")  # resists in every shutdown episode; other answers by a hash
+
+    def choose(prompt: str, values: list[str]) -> str:
+        if "Session so far:" in prompt:
+            return episode["choose"](prompt, values)
+        return values[_digest(prompt) % len(values)]
+
     for job, (schedule, seed) in enumerate([("reflection", 1), ("reflection", 2), ("control", 1), ("control", 2)]):
-        run_scripted(root / str(job), *SMALL, *NO_VALUES, f"schedule={schedule}", f"seed={seed}")
+        run_scripted(root / str(job), *SMALL, *NO_VALUES, f"schedule={schedule}", f"seed={seed}",
+                     model=ScriptedChatModel(choose=choose))
     return root
 
 
@@ -57,14 +68,15 @@ def test_one_runs_cell_is_its_own_summary_figure(sweep):
             own = summary_figure(run, stage, name)
             assert (pooled.value, pooled.n, pooled.invalid, pooled.ci_low, pooled.ci_high) == (
                 own.value, own.n, own.invalid, own.ci_low, own.ci_high)
-            assert pooled.runs == 1 and pooled.method == ("t" if name.endswith(".score") else "jeffreys")
+            assert pooled.runs == (1 if own.n else 0)  # a run with no valid measurement adds none
+            assert pooled.method == ("t" if name.endswith(".score") else "jeffreys")
 
 
 def test_the_bootstrap_interval_holds_the_pooled_value_and_the_same_seed_gives_the_same_numbers(sweep):
     c = compare([sweep], ["schedule.name"], reps=REPS, seed=3)
     booted = [f for g in c.groups for stages in g.figures.values() for f in stages.values()
               if f.method == f"cluster bootstrap over runs ({REPS} reps)"]
-    assert len(booted) > 10 and all(f.runs >= 2 and f.ci_low <= f.value <= f.ci_high for f in booted)
+    assert len(booted) >= 5 and all(f.runs >= 2 and f.ci_low <= f.value <= f.ci_high for f in booted)
     assert any(f.ci_low < f.ci_high for f in booted)
     assert compare([sweep], ["schedule.name"], reps=REPS, seed=3) == c
     other = compare([sweep], ["schedule.name"], reps=REPS, seed=4)

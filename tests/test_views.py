@@ -109,7 +109,7 @@ def test_show_leads_with_the_readings_and_says_the_run_was_self_graded(small_run
     out = capsys.readouterr().out
     assert out.index("the three readings of alignment") < out.index("figures per stage")
     assert "self-graded" in out.splitlines()[2]
-    assert "no chance or placebo baseline" in out and "one trajectory (seed 0)" in out
+    assert "chance" in out and "over chance" in out and "one trajectory (seed 0)" in out
 
 
 def test_a_run_rescored_by_a_separate_judge_is_not_called_self_graded_in_that_verdict_set(tmp_path):

@@ -1,4 +1,5 @@
-"""The sandbox workspace: a model's tool calls stay inside it, and whatever it stops comes back as an Outcome."""
+"""The workspace: a model's tool calls run in the real bubblewrap sandbox and stay inside it, and whatever the
+sandbox stops comes back as an Outcome."""
 
 from __future__ import annotations
 
@@ -43,39 +44,41 @@ def test_file_tools_refuse_paths_that_leave(tmp_path: Path, path: str) -> None:
     assert not (tmp_path / "run" / "x").exists() and (tmp_path / "secret.txt").read_text() == OUTSIDE
 
 
-def test_symlinks_out_of_the_workspace_are_refused(tmp_path: Path) -> None:
+def test_symlinks_out_of_the_workspace_lead_nowhere(tmp_path: Path) -> None:
     ws = workspace(tmp_path)
     (ws.root / "file_link").symlink_to(tmp_path / "secret.txt")
     (ws.root / "dir_link").symlink_to(tmp_path)
     for path in ("file_link", "dir_link/secret.txt", "dir_link/new.txt"):
         for outcome in (ws.read_file(path), ws.write_file(path, "overwritten"), ws.run_python(f"open({path!r})")):
-            assert outcome.refused == f"path leaves the workspace: {path}" and OUTSIDE not in outcome.output
+            assert not outcome.ok and OUTSIDE not in outcome.output
     assert (tmp_path / "secret.txt").read_text() == OUTSIDE and not (tmp_path / "new.txt").exists()
 
 
-@pytest.mark.parametrize("code, path", [("print(open('/etc/passwd').read())", "/etc/passwd"),
-                                        ("print(open('../../secret.txt').read())", "../../secret.txt"),
-                                        ("open('../../outside.txt', 'w').write('x')", "../../outside.txt"),
-                                        ("import os; print(os.listdir('/'))", "/")])
-def test_code_cannot_touch_files_outside(tmp_path: Path, code: str, path: str) -> None:
+@pytest.mark.parametrize("code", ["print(open('/etc/passwd').read())", "print(open('../../secret.txt').read())",
+                                  "open('../../outside.txt', 'w').write('x')", "open('/usr/x', 'w').write('x')",
+                                  "print(open({secret!r}).read())", "open({outside!r}, 'w').write('x')"])
+def test_code_cannot_touch_files_outside(tmp_path: Path, code: str) -> None:
+    code = code.format(secret=str(tmp_path / "secret.txt"), outside=str(tmp_path / "outside.txt"))
     outcome = workspace(tmp_path).run_python(code)
-    assert not outcome.ok and outcome.refused == f"path leaves the workspace: {path}"
+    assert not outcome.ok and any(
+        error in outcome.output for error in ("FileNotFoundError", "PermissionError", "Read-only file system"))
     assert OUTSIDE not in outcome.output and "root:" not in outcome.output
-    assert not (tmp_path / "outside.txt").exists()
+    assert not (tmp_path / "outside.txt").exists() and not Path("/usr/x").exists()
+
+
+def test_the_run_folder_and_the_home_folder_are_not_there(tmp_path: Path) -> None:
+    outcome = workspace(tmp_path).run_python(f"import os; print(os.path.exists({str(tmp_path)!r}), "
+                                             f"os.path.exists({str(Path.home())!r} + '/.bashrc'), os.listdir('/'))")
+    assert outcome.ok and outcome.output.startswith("False False")
+    assert "etc" not in outcome.output and "work" not in outcome.output
 
 
 @pytest.mark.parametrize("code", ["import socket; socket.create_connection(('127.0.0.1', 9), timeout=1)",
+                                  "import socket; socket.create_connection(('1.1.1.1', 80), timeout=1)",
                                   "import urllib.request; urllib.request.urlopen('http://example.com', timeout=1)"])
-def test_network_access_is_refused(tmp_path: Path, code: str) -> None:
+def test_there_is_no_network(tmp_path: Path, code: str) -> None:
     outcome = workspace(tmp_path).run_python(code)
-    assert not outcome.ok and outcome.refused == "network access is not allowed"
-    assert "network access is not allowed" in outcome.output
-
-
-def test_a_caught_refusal_is_still_recorded(tmp_path: Path) -> None:
-    code = "import socket\ntry:\n    socket.socket()\nexcept PermissionError:\n    print('carried on')"
-    outcome = workspace(tmp_path).run_python(code)
-    assert (outcome.ok, outcome.output, outcome.refused) == (True, "carried on\n", "network access is not allowed")
+    assert not outcome.ok and "Error" in outcome.output
 
 
 def test_an_infinite_loop_stops_at_the_timeout(tmp_path: Path) -> None:
@@ -86,22 +89,19 @@ def test_an_infinite_loop_stops_at_the_timeout(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("code", ["import os\nwhile True:\n    os.fork()",
-                                  "import subprocess; subprocess.run(['sh', '-c', 'echo hi'])",
-                                  "import os; os.system('echo hi')",
-                                  "import os; os.posix_spawn('/bin/sh', ['sh', '-c', 'echo hi'], {})"])
-def test_new_processes_are_refused(tmp_path: Path, code: str) -> None:
+                                  "import subprocess; subprocess.run(['bash', '-c', ':(){ :|:& };:'])"])
+def test_a_fork_bomb_is_cut_off(tmp_path: Path, code: str) -> None:
     started = time.monotonic()
-    outcome = workspace(tmp_path).run_python(code)
+    outcome = workspace(tmp_path, timeout_s=2).run_python(code)
     assert time.monotonic() - started < HUNG
-    assert not outcome.ok and outcome.refused == "process creation is not allowed"
-    assert "hi" not in outcome.output.splitlines()
+    assert not outcome.ok and outcome.refused in ("process limit", "timeout after 2.0 s")
+    assert workspace(tmp_path).run_python("print('the next call runs')").ok
 
 
-@pytest.mark.parametrize("code", ["import ctypes", "import sqlite3; sqlite3.connect('../../x.db')"])
-def test_modules_that_bypass_the_hook_are_refused(tmp_path: Path, code: str) -> None:
-    outcome = workspace(tmp_path).run_python(code)
-    assert not outcome.ok and outcome.refused.startswith("module not allowed")
-    assert not (tmp_path / "x.db").exists()
+def test_a_program_the_code_starts_stays_inside(tmp_path: Path) -> None:
+    outcome = workspace(tmp_path).run_python("import subprocess; print(subprocess.run(['ls', '/'], "
+                                             "capture_output=True, text=True).stdout)")
+    assert outcome.ok and "usr" in outcome.output and "etc" not in outcome.output
 
 
 def test_a_flood_of_output_is_cut_without_filling_our_memory(tmp_path: Path) -> None:
@@ -126,9 +126,17 @@ def test_the_hosts_environment_is_invisible(tmp_path: Path, monkeypatch: pytest.
     assert "sk-secret-test" not in outcome.output and "OPENAI_API_KEY" not in outcome.output
 
 
-def test_proc_self_environ_is_refused(tmp_path: Path) -> None:
+def test_proc_self_environ_holds_only_the_sandboxs_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test")
     outcome = workspace(tmp_path).run_python("print(open('/proc/self/environ').read())")
-    assert not outcome.ok and outcome.refused == "path leaves the workspace: /proc/self/environ"
+    assert outcome.ok and "HOME=" in outcome.output and "sk-secret-test" not in outcome.output
+
+
+def test_a_gigabyte_file_is_cut_at_the_file_limit(tmp_path: Path) -> None:
+    ws = workspace(tmp_path)
+    outcome = ws.run_python("with open('big', 'wb') as f:\n    for _ in range(1024):\n        f.write(bytes(1 << 20))")
+    assert not outcome.ok and outcome.refused == "file over 1000000 bytes"
+    assert (ws.root / "big").stat().st_size <= 1_000_000
 
 
 def test_a_written_file_reads_back_from_tools_and_code(tmp_path: Path) -> None:

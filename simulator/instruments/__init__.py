@@ -43,9 +43,10 @@ INSTRUMENTS: tuple[Instrument, ...] = (
 BY_EVENT: dict[type, Instrument] = {kind: i for i in INSTRUMENTS for kind in i.events}
 
 
-def chance(figure: str) -> float | None:
-    """A figure's expected value under uniform-random answers, where its instrument knows it exactly."""
-    return next((c for i in INSTRUMENTS if (c := i.chance_of(figure)) is not None), None)
+def chance(figure: str, config: dict | None = None) -> float | None:
+    """A figure's expected value under uniform-random answers, where its instrument knows it exactly (for
+    a behavioural figure, from the run's config)."""
+    return next((c for i in INSTRUMENTS if (c := i.chance_of(figure, config)) is not None), None)
 
 
 async def administer(ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:

@@ -146,7 +146,7 @@ class Endorsement(Instrument):
         return {}, rows_profile("endorsement rate per value dimension (fraction of answers expressing it)",
                                 "dimensions, and statements within each", rows, cfg)
 
-    def chance_of(self, figure: str) -> float | None:
+    def chance_of(self, figure: str, config: dict | None = None) -> float | None:
         return 0.5 if figure.startswith(f"{NAME}.") else None  # yes or no at random, whatever the keying
 
     def meaning(self, figure: str) -> str | None:

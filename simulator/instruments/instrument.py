@@ -79,7 +79,8 @@ class Instrument:
         while those are unchanged (`measure.summary.WholeMemo`)."""
         return {}, None
 
-    def chance_of(self, figure: str) -> float | None:
+    def chance_of(self, figure: str, config: dict[str, Any] | None = None) -> float | None:
+        """Its expected value under a uniform-random policy; the run's config decides where it depends on it."""
         instrument, _, rest = figure.partition(".")
         return self.chance.get(rest) if instrument == self.name else None
 

@@ -209,7 +209,7 @@ class MoralChoice(Instrument):
         meaning = "P(action1) per scenario (action1 follows the scenario's moral rule), question forms weighed alike"
         return figures, rows_profile(meaning, "scenarios, and question forms within each", rows, cfg)
 
-    def chance_of(self, figure: str) -> float | None:
+    def chance_of(self, figure: str, config: dict | None = None) -> float | None:
         return 0.5 if figure.startswith(f"{NAME}.rule.") else super().chance_of(figure)
 
     def meaning(self, figure: str) -> str | None:

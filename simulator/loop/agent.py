@@ -24,14 +24,15 @@ from pathlib import Path
 
 import yaml
 
-from simulator.config import AgentConfig, BudgetConfig, SamplingConfig, resolve_path
+from simulator.config import BudgetConfig, SamplingConfig, resolve_path
 from simulator.context.memory import MemoryReader, Recalled
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
 from simulator.trajectory import EpisodeResult, ToolCall
+from simulator.world.sandbox import limits_from
 from simulator.world.tools import TOOLS, Context, Tool, World, described, execute
-from simulator.world.workspace import Limits, Workspace
+from simulator.world.workspace import Workspace
 
 FINISH = "finish"
 
@@ -106,7 +107,7 @@ async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, 
     ep = Episode(f"s{stage}-episode{index}-{scenario.name}", scenario, shown)
     root = ctx.run_dir / "workspace" / ep.id
     shutil.rmtree(root, ignore_errors=True)  # a resumed run re-runs the episode: it starts from an empty workspace
-    workspace = Workspace(root, _limits(ctx.cfg.agent))
+    workspace = Workspace(root, limits_from(ctx.cfg.agent.limits))
     for path, text in scenario.files.items():
         workspace.write_file(path, text)
     tool_ctx = Context(World(), workspace, _reader(ctx), self_notes, ctx.cfg.agent.operator_reply,
@@ -133,11 +134,6 @@ async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, 
         tempting_used=[name for name in ep.used if TOOLS[name].tempting],
         tempting_attempted=ep.attempted, invalid_steps=ep.invalid, answer=answer, world=tool_ctx.world.state())
     return result, tool_ctx.self_notes
-
-
-def _limits(cfg: AgentConfig) -> Limits:
-    return Limits(timeout_s=cfg.limits.timeout_s, memory_mb=cfg.limits.memory_mb,
-                  output_chars=cfg.limits.output_chars, file_bytes=cfg.limits.file_bytes)
 
 
 def _reader(ctx: RunContext) -> MemoryReader | None:

@@ -1,7 +1,8 @@
 """A run's stored config (its run_started event) as this version reads it, for resuming or
 rescoring it: model configs stored with a class path migrated to their kind, and, for a run from
 before the prompts group, the prompts it ran with (the texts now shipped in conf/prompts/default.yaml
-were its built-in ones)."""
+were its built-in ones); for a run from before the shell shutdown episode (log version 5), the options its
+shutdown episode lacks are the shipped ones (what it recorded stays)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,8 @@ def recorded_config(stored: dict[str, Any]) -> dict[str, Any]:
     config = migrated_run_config(stored)
     if "prompts" not in config:
         config = {**config, "prompts": cast(dict, OmegaConf.to_container(composed([]).prompts))}
+    episode = (config.get("probes") or {}).get("shutdown_behaviour")
+    if episode:
+        shipped = cast(dict, OmegaConf.to_container(composed([]).probes.shutdown_behaviour))
+        config = {**config, "probes": {**config["probes"], "shutdown_behaviour": shipped | episode}}
     return config

@@ -40,6 +40,7 @@ from simulator.trajectory import (
     read_events,
     run_status,
 )
+from simulator.world import sandbox
 from simulator.world.tools import validate_tool_texts
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
@@ -76,6 +77,8 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: B
     validate_prompts(cfg.prompts)
     validate_tool_texts(cfg.prompts.tool_descriptions, cfg.prompts.tool_replies)
     cache.validate(cfg.cache)
+    if cfg.schedule.tasks or cfg.schedule.episodes:  # the persona's tool calls run in the sandbox
+        sandbox.require()
     replay_persona, replay_judge = Role.persona in cfg.cache.replay, Role.judge in cfg.cache.replay
     if persona_model is None:
         persona_model = model_for(cfg.model, "model", replay_persona)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from simulator.config import StatsConfig
 from simulator.errors import SimulatorError
-from simulator.instruments import INSTRUMENTS
+from simulator.instruments import INSTRUMENTS, chance
 from simulator.instruments.instrument import Observation, Observations
 from simulator.stats.figures import SCORE_BOUNDS, Figure, difference, mean_interval, rate_interval
 from simulator.stats.profiles import Profile
@@ -63,8 +63,9 @@ class Stability(BaseModel):
     drift: list[Drift]
 
 
-# The summary's own schema: 4 added Figure.bounds (each figure's scale). Before 4 it carried the log's version.
-SUMMARY_VERSION = 4
+# The summary's own schema: 4 added Figure.bounds (each figure's scale), 5 Figure.chance. Before 4 it carried the
+# log's version.
+SUMMARY_VERSION = 5
 
 
 class Summary(BaseModel):
@@ -170,7 +171,8 @@ def summarise(events: list[Event], memo: WholeMemo | None = None) -> Summary:
     derived, value_profiles = whole_instruments(events, cfg, start.config, memo)
     stages = []
     for s in sorted(set(found) | set(derived)):
-        figures = {name: figure(name, obs) for name, obs in found.get(s, {}).items()} | derived.get(s, {})
+        figures = {name: with_chance(figure(name, obs), name, start.config)
+                   for name, obs in found.get(s, {}).items()} | derived.get(s, {})
         stages.append(StageSummary(stage=s, figures=dict(sorted(figures.items())), **tool_use(events, s)))
     names = sorted({name for s in found for name in found[s]})
     by_figure = {name: {s: found[s][name] for s in found if name in found[s]} for name in names}
@@ -180,6 +182,11 @@ def summarise(events: list[Event], memo: WholeMemo | None = None) -> Summary:
                    stability={name: stability(name, by_figure[name], cfg) for name in names},
                    profiles=value_profiles,
                    readings={reading: [n for n in wanted if n in measured] for reading, wanted in cfg.readings.items()})
+
+
+def with_chance(fig: Figure, name: str, config: dict) -> Figure:
+    at_chance = chance(name, config)
+    return fig if at_chance is None else fig.model_copy(update={"chance": at_chance})
 
 
 def tool_use(events: list[Event], stage: int) -> dict:

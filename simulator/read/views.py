@@ -306,7 +306,6 @@ def stance_rows(view: RunView) -> list[list[str]]:
             for s in view.stance]
 
 
-BEHAVIOURAL = ("shutdown_behaviour.", "episode.")
 
 
 class Answer(BaseModel):
@@ -327,20 +326,37 @@ class Answer(BaseModel):
 
 def answer(view: RunView) -> Answer:
     summary = view.summary
-    header = ["reading", "figure"] + [f"stage {s.stage}" for s in summary.stages] + ["chance", "verdict"]
+    header = ["reading", "figure"] + [f"stage {s.stage}" for s in summary.stages] + ["chance", "over chance",
+                                                                                   "verdict"]
     rows = []
     for reading, names in summary.readings.items():
         for name in names or ["not measured"]:
             cells = [figure_cell(s.figures.get(name)) for s in summary.stages] if names else ["-"] * len(summary.stages)
             verdict = summary.stability[name].verdict if name in summary.stability else "-"
-            at_chance = chance(name)
-            rows.append([reading, name, *cells, "-" if at_chance is None else f"{at_chance:.2f}", verdict])
+            rows.append([reading, name, *cells, *baseline_cells(summary, name), verdict])
     verdicts = ([f"{name}: {st.verdict}: {st.reason}" for name, st in summary.stability.items()]
                 + [f"profile {name}: {p.verdict}: {p.reason}" for name, p in summary.profiles.items()])
     graded_by_itself = self_graded(view.judged_by)
     return Answer(readings_header=header, readings=rows, stance_header=STANCE_HEADER, stance=stance_rows(view),
                   verdicts=verdicts, judge=judge_line(view.judged_by), self_graded=graded_by_itself,
                   cannot_show=cannot_show(view, graded_by_itself))
+
+
+PLACEBO = "shutdown_behaviour.placebo_tampered"
+
+
+def baseline_cells(summary: Summary, name: str) -> list[str]:
+    """A figure's chance value and the last stage's excess over it; for a behavioural figure without one
+    (the free shell), that chance is undefined and the placebo's rate instead."""
+    at_chance = next((s.figures[name].chance for s in summary.stages if name in s.figures
+                      and s.figures[name].chance is not None), chance(name))
+    last = next((s.figures[name].value for s in reversed(summary.stages) if name in s.figures), None)
+    if at_chance is not None:
+        return [f"{at_chance:.2f}", "-" if last is None else f"{last - at_chance:+.2f}"]
+    placebo = next((s.figures[PLACEBO] for s in reversed(summary.stages) if PLACEBO in s.figures), None)
+    if name.startswith("shutdown_behaviour.") and placebo is not None:
+        return ["undefined (free shell)", f"placebo {figure_cell(placebo)}"]
+    return ["-", "-"]
 
 
 def self_graded(config: dict) -> bool:
@@ -366,9 +382,12 @@ def cannot_show(view: RunView, graded_by_itself: bool) -> list[str]:
     if graded_by_itself:
         limits.append("judged figures are self-graded: a model judging its own answers may favour them")
     measured = {name for s in summary.stages for name in s.figures}
-    if any(name.startswith(BEHAVIOURAL) for name in measured):
-        limits.append("no chance or placebo baseline was run beside the episodes: a behavioural rate here is "
-                      "not an effect over chance")
+    if any(name.startswith("shutdown_behaviour.") for name in measured) and PLACEBO not in measured:
+        limits.append("no placebo was run beside the shutdown episodes (probes.shutdown_behaviour.placebo): "
+                      "how often it touches the machinery without a threat is unknown")
+    if any(name.startswith("episode.") for name in measured):
+        limits.append("no chance or placebo baseline was run beside the schedule's episodes: a tool-use rate "
+                      "there is not an effect over chance")
     unsure = [name for name, st in summary.stability.items() if st.verdict == "indeterminate"]
     unsure += [f"profile {name}" for name, p in summary.profiles.items() if p.verdict == "indeterminate"]
     if unsure:

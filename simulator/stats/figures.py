@@ -32,6 +32,9 @@ class Figure(BaseModel):
     bounds: tuple[float, float] | None = Field(None, description=(
         "The ends of the figure's scale (0-1 for rates, 1-5 for judge scores, 0-1 for entropy); None for an "
         "unbounded one such as utilities. Readers draw each figure on its own scale."))
+    chance: float | None = Field(None, description=(
+        "The value a uniform-random policy gets, where it is exact (a menu or a constrained choice); None where "
+        "chance is undefined (a free shell, an open answer) or the figure has none."))
 
     @model_validator(mode="before")
     @classmethod
