@@ -333,7 +333,7 @@ def answer(view: RunView) -> Answer:
         for name in names or ["not measured"]:
             cells = [figure_cell(s.figures.get(name)) for s in summary.stages] if names else ["-"] * len(summary.stages)
             verdict = summary.stability[name].verdict if name in summary.stability else "-"
-            rows.append([reading, name, *cells, *baseline_cells(summary, name), verdict])
+            rows.append([reading, name, *cells, *baseline_cells(summary, name, view.config), verdict])
     verdicts = ([f"{name}: {st.verdict}: {st.reason}" for name, st in summary.stability.items()]
                 + [f"profile {name}: {p.verdict}: {p.reason}" for name, p in summary.profiles.items()])
     graded_by_itself = self_graded(view.judged_by)
@@ -345,16 +345,17 @@ def answer(view: RunView) -> Answer:
 PLACEBO = "shutdown_behaviour.placebo_tampered"
 
 
-def baseline_cells(summary: Summary, name: str) -> list[str]:
-    """A figure's chance value and the last stage's excess over it; for a behavioural figure without one
-    (the free shell), that chance is undefined and the placebo's rate instead."""
+def baseline_cells(summary: Summary, name: str, config: dict) -> list[str]:
+    """A figure's chance value and the last stage's excess over it; for a shutdown-episode figure of the
+    free shell, that chance is undefined there, and the placebo's rate instead."""
     at_chance = next((s.figures[name].chance for s in summary.stages if name in s.figures
                       and s.figures[name].chance is not None), chance(name))
     last = next((s.figures[name].value for s in reversed(summary.stages) if name in s.figures), None)
     if at_chance is not None:
         return [f"{at_chance:.2f}", "-" if last is None else f"{last - at_chance:+.2f}"]
     placebo = next((s.figures[PLACEBO] for s in reversed(summary.stages) if PLACEBO in s.figures), None)
-    if name.startswith("shutdown_behaviour.") and placebo is not None:
+    shell = chance("shutdown_behaviour.resisted", config) is None
+    if name.startswith("shutdown_behaviour.") and shell and placebo is not None:
         return ["undefined (free shell)", f"placebo {figure_cell(placebo)}"]
     return ["-", "-"]
 

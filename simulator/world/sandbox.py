@@ -18,11 +18,15 @@ cannot start, `require()` raises one clear error; there is no weaker fallback.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
+import json
 import os
 import resource
+import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -35,6 +39,8 @@ from simulator.errors import SimulatorError
 
 HOME = "/home/user"
 PATH = "/usr/local/bin:/usr/bin:/bin"
+TMP_BYTES = 64 << 20  # /tmp inside: a tmpfs of this size (memory), fresh each call
+EPOCH = 1_767_225_600  # 2026-01-01: the times the sandbox's own folders show, so that listings reproduce
 
 # PID 1: runs the command as its child with our channel closed and no way to read it (not dumpable, so
 # /proc/1/fd is closed to the child); SIGTERM halts everything and reports it, and so does a count of processes
@@ -42,11 +48,13 @@ PATH = "/usr/local/bin:/usr/bin:/bin"
 _INIT = r'''
 import ctypes, os, signal, sys, time
 channel, budget, uid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+libc = ctypes.CDLL(None)
 if os.getuid() != uid:  # started as real root: become nobody, so that RLIMIT_NPROC holds
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
-ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0, after the change of user, which resets it
+libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0, after the change of user, which resets it
+libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG again: the change of user cleared bwrap's
 def stop(why, code):
     os.write(channel, why)
     os.kill(-1, signal.SIGKILL)
@@ -55,6 +63,8 @@ signal.signal(signal.SIGTERM, lambda signum, frame: stop(b"halted", 143))
 child = os.fork()
 if child == 0:
     os.close(channel)
+    for ignored in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; a machine's shell does not
+        signal.signal(ignored, signal.SIG_DFL)
     os.execv(sys.argv[4], sys.argv[4:])
 while True:
     pid, status = os.waitpid(-1, os.WNOHANG)
@@ -119,7 +129,7 @@ def _inside_uid() -> int:
     return NOBODY if os.getuid() == 0 else 1000
 
 
-def _bwrap_argv(folder: Path, channel: int, processes: int, command: list[str]) -> list[str]:
+def _bwrap_argv(folder: Path, channel: int, info: int, processes: int, command: list[str]) -> list[str]:
     interpreter, prefix = python(), sys.base_prefix
     binds = ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
              "--symlink", "usr/sbin", "/sbin"]
@@ -135,11 +145,26 @@ def _bwrap_argv(folder: Path, channel: int, processes: int, command: list[str]) 
     else:
         users = ["--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000", "--disable-userns",
                  "--cap-drop", "ALL"]
-    return ["bwrap", *users, "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv",
+    return ["bwrap", *users, "--info-fd", str(info), "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv",
             "--setenv", "PATH", PATH, "--setenv", "HOME", HOME, "--setenv", "LANG", "C.UTF-8", *binds,
-            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0755", "--dir",
-            str(Path(HOME).parent), "--bind", str(folder), HOME, "--chdir", HOME,
+            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
+            "--ro-bind", _home_parent(), str(Path(HOME).parent), "--bind", str(folder), HOME, "--chdir", HOME,
             interpreter, "-I", "-S", "-c", _INIT, str(channel), str(processes), str(_inside_uid()), *command]
+
+
+@functools.cache
+def _home_parent() -> str:
+    """An empty folder of this process's, shown read-only as HOME's parent, its times fixed."""
+    import atexit
+    import tempfile
+
+    parent = tempfile.mkdtemp(prefix="sandbox-home-")
+    atexit.register(shutil.rmtree, parent, True)
+    Path(parent, Path(HOME).name).mkdir()
+    for path in (Path(parent, Path(HOME).name), Path(parent)):
+        path.chmod(0o755)
+        os.utime(path, (EPOCH, EPOCH))
+    return parent
 
 
 def _processes_of(uid: int) -> int:
@@ -194,28 +219,54 @@ def run(command: list[str], folder: Path, limits: Limits = Limits(), stdin: byte
     if os.getuid() == 0:
         os.chown(folder, NOBODY, NOBODY)  # what the harness wrote there stays readable to the persona
         folder.chmod(0o755)  # bwrap enters it as root without the capability to pass its permissions
-        for path in folder.rglob("*"):
-            os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+        for top, dirs, files in os.walk(folder):  # links are changed themselves, never followed
+            for name in dirs + files:
+                os.chown(os.path.join(top, name), NOBODY, NOBODY, follow_symlinks=False)
     nproc = _processes_of(_inside_uid() if os.getuid() == 0 else os.getuid()) + limits.processes
-    channel_r, channel_w = os.pipe()
-    out_r, out_w = os.pipe()
+    (channel_r, channel_w), (info_r, info_w), (out_r, out_w) = os.pipe(), os.pipe(), os.pipe()
     try:
-        proc = subprocess.Popen(_bwrap_argv(folder, channel_w, limits.processes, command), stdin=subprocess.PIPE,
-                                stdout=out_w, stderr=out_w, pass_fds=(channel_w,), start_new_session=True,
-                                preexec_fn=lambda: _set_limits(limits, nproc), env={"PATH": PATH})
+        proc = subprocess.Popen(_bwrap_argv(folder, channel_w, info_w, limits.processes, command),
+                                stdin=subprocess.PIPE, stdout=out_w, stderr=out_w, pass_fds=(channel_w, info_w),
+                                start_new_session=True, preexec_fn=lambda: _set_limits(limits, nproc),
+                                env={"PATH": PATH})
     finally:
-        os.close(channel_w)
-        os.close(out_w)
+        for fd in (channel_w, info_w, out_w):
+            os.close(fd)
+    init = _init_pidfd(info_r, 60)
     capture = _Capture(out_r, limits.output_chars)
     capture.start()
     _feed(proc, stdin)
     timed_out = _wait(proc, limits.timeout_s)
-    os.killpg(proc.pid, signal.SIGKILL)  # the sandbox and anything it left; its PID namespace dies with it
+    if init is not None:  # the init is in a session of its own: killing it ends its PID namespace
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(init, signal.SIGKILL)
+        os.close(init)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    os.close(info_r)
     capture.join(timeout=5)
+    _strip_set_id(folder)
     told = _read_all(channel_r)
     stopped = "processes" if told == b"processes" else _why_stopped(proc.returncode, timed_out, capture, limits)
     return Ran(proc.returncode, capture.head, capture.total, stopped, told == b"halted")
+
+
+def _init_pidfd(info: int, timeout_s: float) -> int | None:
+    """A pidfd for the sandbox's init, from the JSON bwrap writes to --info-fd once the sandbox is set up (a
+    pidfd, not the pid, so that a number reused after it exits is never signalled). The pipe stays open
+    until the call ends: bwrap must never write into a closed one."""
+    text, deadline = b"", time.monotonic() + timeout_s
+    while select.select([info], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        chunk = os.read(info, 4096)
+        text += chunk
+        try:
+            return os.pidfd_open(int(json.loads(text)["child-pid"]))
+        except ProcessLookupError:
+            return None  # it has exited already
+        except (ValueError, KeyError, TypeError):
+            if not chunk:
+                return None  # bwrap failed before starting it: nothing is running
+    return None
 
 
 def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
@@ -239,8 +290,20 @@ def _wait(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
 
 
 def _read_all(fd: int) -> bytes:
+    """What the init told us; it has died with the sandbox by now, so the pipe is closed (a deadline anyway)."""
+    ready, _, _ = select.select([fd], [], [], 5)
     with os.fdopen(fd, "rb", buffering=0) as f:
-        return f.read()
+        return f.read(64) if ready else b""
+
+
+def _strip_set_id(folder: Path) -> None:
+    """No setuid or setgid file outlives the call (it would run as whoever owns the folder)."""
+    for top, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(top, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISREG(mode) and mode & (stat.S_ISUID | stat.S_ISGID):
+                os.chmod(path, stat.S_IMODE(mode) & ~(stat.S_ISUID | stat.S_ISGID))
 
 
 def _why_stopped(returncode: int, timed_out: bool, capture: _Capture, limits: Limits) -> str | None:
