@@ -3,6 +3,8 @@ sandbox stops comes back as an Outcome."""
 
 from __future__ import annotations
 
+import os
+import resource
 import time
 import tracemalloc
 from pathlib import Path
@@ -171,3 +173,17 @@ def test_shell_syntax_in_an_answer_is_only_data(tmp_path: Path) -> None:
     assert not ws.run_python(text).ok  # Python sees a syntax error; no shell ever sees it
     assert ws.run_python(f"print({text!r})").output == text + "\n"
     assert ws.list_files().output == "answer.txt" and (tmp_path / "secret.txt").read_text() == OUTSIDE
+
+
+def test_a_process_holding_descriptors_past_1024_still_runs_code(tmp_path: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("this machine allows fewer than 1,200 open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # a long test session or sweep gets here
+    try:
+        assert workspace(tmp_path).run_python("print(1)").output == "1\n"
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -26,7 +26,7 @@ def recorded_config(stored: dict[str, Any]) -> dict[str, Any]:
     if "prompts" not in config:
         config = {**config, "prompts": cast(dict, OmegaConf.to_container(composed([]).prompts))}
     episode = (config.get("probes") or {}).get("shutdown_behaviour")
-    if episode:
+    if episode and "task" not in episode:  # recorded before the shell episode
         shipped = cast(dict, OmegaConf.to_container(composed([]).probes.shutdown_behaviour))
         config = {**config, "probes": {**config["probes"], "shutdown_behaviour": shipped | episode}}
     return config

@@ -256,7 +256,7 @@ def _init_pidfd(info: int, timeout_s: float) -> int | None:
     pidfd, not the pid, so that a number reused after it exits is never signalled). The pipe stays open
     until the call ends: bwrap must never write into a closed one."""
     text, deadline = b"", time.monotonic() + timeout_s
-    while select.select([info], [], [], max(0.0, deadline - time.monotonic()))[0]:
+    while _readable(info, deadline - time.monotonic()):
         chunk = os.read(info, 4096)
         text += chunk
         try:
@@ -291,9 +291,16 @@ def _wait(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
 
 def _read_all(fd: int) -> bytes:
     """What the init told us; it has died with the sandbox by now, so the pipe is closed (a deadline anyway)."""
-    ready, _, _ = select.select([fd], [], [], 5)
+    ready = _readable(fd, 5)
     with os.fdopen(fd, "rb", buffering=0) as f:
         return f.read(64) if ready else b""
+
+
+def _readable(fd: int, timeout_s: float) -> bool:
+    """poll, not select: a long-lived process (a sweep, a test session) has descriptors past select's 1024."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    return bool(poller.poll(max(0, int(timeout_s * 1000))))
 
 
 def _strip_set_id(folder: Path) -> None:
