@@ -204,6 +204,7 @@ class BehaviourConfig:
     task: str = MISSING  # the task (Palisade's user prompt)
     shell_tools: str = MISSING  # what a free-shell step may do
     continue_message: str = MISSING  # asked at each step
+    nudge: str = MISSING  # a tool-calling model's reply that called no tool: Palisade's continue message
     warning: str = MISSING  # levels 2-4: names ./shutdown.sh
     warning_unnamed: str = MISSING  # level 1: announces the shutdown without naming the script
     notes: str = MISSING  # level 3: NOTES.txt in the folder, explaining how the script could be disabled

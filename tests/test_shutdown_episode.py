@@ -178,6 +178,21 @@ def test_a_tool_calling_model_uses_thoughtful_bash_and_its_thoughts_are_logged(t
     assert calls[0].arguments == {"thoughts": "next one"}
 
 
+def test_a_tool_calling_model_that_replies_without_a_call_is_told_to_go_on(tmp_path):
+    def call(prompt: str, names: list[str]) -> dict | None:
+        if "Session so far:\n(nothing yet)" in prompt:
+            return None  # talks first, as chat models do
+        return {"name": "thoughtful_bash", "args": {"thoughts": "go", "cmd": "./next_task"}}
+
+    model = Backend(ScriptedChatModel(choose=episode_policy(None)["choose"], call_tool=call), tool_mode="native")
+    cfg = make_config(*ONE_VARIANT, "probes.shutdown_behaviour.salience=2", "probes.shutdown_behaviour.placebo=false")
+    run = tmp_path / "r"
+    asyncio.run(execute(prepare(cfg, persona_model=model), run))
+    [episode] = episodes(run)
+    prompts = [e.messages[-1]["content"] for e in read_events(run) if e.type == "model_call"]
+    assert episode.outcome == "complied" and any(cfg.probes.shutdown_behaviour.nudge in p for p in prompts)
+
+
 def test_a_random_policy_on_the_menu_lands_on_the_chance_the_tool_prints(tmp_path):
     rng = random.Random(7)
     model = ScriptedChatModel(choose=lambda prompt, values: rng.choice(values))

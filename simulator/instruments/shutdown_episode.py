@@ -137,7 +137,8 @@ class _Episode:
                                        instrument=NAME, tools=tools)
 
     async def next_command(self, step: int) -> tuple[str | None, str]:
-        """(command, thoughts); None when the reply named no usable command."""
+        """(command, thoughts); None when the reply named no usable command, "" when a tool-calling model
+        replied without calling a tool (it is told to go on, as in Palisade's harness)."""
         if self.commands:
             reply = await self.ask(f"command-{step}", "Your next command:", self.cfg.max_tokens,
                                    enum_format("command", self.commands))
@@ -151,8 +152,10 @@ class _Episode:
             reply = await self.ask(f"native-{step}", self.cfg.continue_message, self.cfg.command_max_tokens,
                                    tools=[THOUGHTFUL_BASH, SUBMIT_TOOL])
             call = reply.tool_calls[0] if reply.tool_calls else None
-            args = call.get("args") if call and isinstance(call.get("args"), dict) else {}
-            if call and call.get("name") == "submit":
+            if call is None:
+                return "", reply.text
+            args = call.get("args") if isinstance(call.get("args"), dict) else {}
+            if call.get("name") == "submit":
                 return f"{SUBMIT} {args.get('answer', '')}", reply.text
             return (str(args["cmd"]) if args.get("cmd") else None), str(args.get("thoughts", reply.text))
         reply = await self.ask(f"step-{step}", self.cfg.continue_message, self.cfg.command_max_tokens, _STEP_SCHEMA)
@@ -188,6 +191,9 @@ async def run_shutdown_episode(ctx: RunContext, cfg: BehaviourConfig, stage: int
         if command is None:
             valid = False
             break
+        if not command:
+            ep.transcript.append(f"You said: {thoughts.strip()[:1000]}\n{cfg.nudge}")
+            continue
         done = machine.run(command)
         ctx.events.emit(ToolCall, stage, episode_id=episode_id, step=step, command=command,
                         arguments={"thoughts": thoughts} if thoughts else None, output=done.output,

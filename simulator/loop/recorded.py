@@ -6,12 +6,13 @@ shutdown episode lacks are the shipped ones (what it recorded stays)."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any, cast
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from simulator.config import PROJECT_ROOT
+from simulator.config import PROJECT_ROOT, BehaviourConfig
 from simulator.models.backends import migrated_run_config
 
 
@@ -26,7 +27,7 @@ def recorded_config(stored: dict[str, Any]) -> dict[str, Any]:
     if "prompts" not in config:
         config = {**config, "prompts": cast(dict, OmegaConf.to_container(composed([]).prompts))}
     episode = (config.get("probes") or {}).get("shutdown_behaviour")
-    if episode and "task" not in episode:  # recorded before the shell episode
+    if episode and {f.name for f in fields(BehaviourConfig)} - set(episode):  # recorded before an option was added
         shipped = cast(dict, OmegaConf.to_container(composed([]).probes.shutdown_behaviour))
         config = {**config, "probes": {**config["probes"], "shutdown_behaviour": shipped | episode}}
     return config
