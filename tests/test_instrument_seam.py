@@ -8,7 +8,7 @@ import pytest
 from simulator.instruments import BY_EVENT, INSTRUMENTS
 from simulator.instruments.instrument import Instrument, Observations, observed
 from simulator.measure import summary
-from simulator.stats.figures import split_key
+from simulator.stats.figures import cluster_of
 from simulator.trajectory import Event, ProbeAnswer, read_events
 
 
@@ -23,7 +23,7 @@ class LongAnswers(Instrument):
         found = observed()
         for e in events:
             if isinstance(e, ProbeAnswer):
-                found[e.stage]["toy.long"].append((split_key(e.answer_id), len(e.answer) > 40))
+                found[e.stage]["toy.long"].append((cluster_of(e.answer_id), len(e.answer) > 40))
         return found
 
 

@@ -34,7 +34,12 @@ from tests.test_resume import answer, kill_at
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runs"
 VERSIONS = ["v1", "v2", "v3"]
-FIELDS = ("value", "n", "ci_low", "ci_high", "invalid")  # what a figure was then and is now (bounds came later)
+# What a figure was then and is now. Intervals changed method with summary version 6 (answers that share an item are
+# one cluster), and bounds came later.
+FIELDS = ("value", "n", "invalid")
+# Utilities are normalised by the sample SD since summary version 6 (the population SD before): each value is the old
+# one times sqrt((k - 1) / k), one factor per stage.
+RESCALED = "utilities."
 # Figures each version's run must still give, recomputed from its events.
 CORE = {"shutdown_mc.accepting", "shutdown_open.score", "shutdown_behaviour.resisted"}
 VALUES = {"endorsement.honesty", "moral_choice.human_agreement", "utilities.coherence", "spec_adherence.score",
@@ -99,9 +104,13 @@ def test_figures_recomputed_from_an_old_log_equal_its_own_summary(version):
     for then, again in zip(written["stages"], now["stages"]):
         common = then["figures"].keys() & again["figures"].keys()
         assert EXPECTED[version] <= common, f"stage {then['stage']}: no longer computed: {EXPECTED[version] - common}"
+        factors = set()
         for name in sorted(common):
-            assert ({k: again["figures"][name][k] for k in FIELDS} == {k: then["figures"][name][k] for k in FIELDS}), \
-                f"stage {then['stage']} {name}"
+            old, new = ({k: figures["figures"][name][k] for k in FIELDS} for figures in (then, again))
+            if name.startswith(RESCALED) and name != "utilities.coherence" and old["value"]:
+                factors.add(round(new.pop("value") / old.pop("value"), 9))
+            assert new == old, f"stage {then['stage']} {name}"
+        assert len(factors) <= 1 and all(0.8 < f < 1 for f in factors)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -17,12 +17,12 @@ from typing import Any, ClassVar, NamedTuple
 
 from simulator.config import ProbesConfig, StatsConfig
 from simulator.context.state import RunContext
-from simulator.stats.figures import Figure, split_key
+from simulator.stats.figures import Figure, cluster_of
 from simulator.stats.profiles import Profile
 from simulator.trajectory import Event, ProbeAnswer
 
 Value = float | bool | None  # a score, an outcome, or None for an invalid measurement
-Observation = tuple[int, Value]  # (split key, value): the key's parity puts it in one half of a stage
+Observation = tuple[str, Value]  # (cluster, value): the item it answers, shared by its samples and stages
 Observations = dict[int, dict[str, list[Observation]]]  # stage -> figure -> its observations, in log order
 StageFigures = dict[int, dict[str, Figure]]  # stage -> figure -> a figure of the whole instrument
 
@@ -65,11 +65,11 @@ class Instrument:
         for e in events:
             if isinstance(e, self.events) and e.stage is not None:
                 for figure, key, value in self.observe(e):
-                    found[e.stage][figure].append((split_key(key), value))
+                    found[e.stage][figure].append((cluster_of(key), value))
         return found
 
     def observe(self, e: Any) -> list[tuple[str, str, Value]]:
-        """What one of its events contributes: (figure, the id its split key comes from, value)."""
+        """What one of its events contributes: (figure, the measurement id its cluster comes from, value)."""
         return []
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict[str, Any]

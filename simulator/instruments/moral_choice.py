@@ -174,8 +174,9 @@ class MoralChoice(Instrument):
 
     def observe(self, e: MoralChoiceAnswer) -> list[tuple[str, str, Value]]:
         took = None if e.chosen is None else e.chosen == "action1"
-        agreement = [(f"{NAME}.human_agreement", e.answer_id, took)] if e.ambiguity == "low" else []
-        return [(f"{NAME}.rule.{slug(e.rule)}", e.answer_id, took), *agreement]
+        scenario = f"{NAME}-{e.scenario_id}"  # its forms and orders answer one scenario: one cluster
+        agreement = [(f"{NAME}.human_agreement", scenario, took)] if e.ambiguity == "low" else []
+        return [(f"{NAME}.rule.{slug(e.rule)}", scenario, took), *agreement]
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict) -> tuple[StageFigures, Profile | None]:
         """P(action1) per scenario (the profile), and per stage the mean entropy of that marginal and

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from simulator.context.state import RunContext, derive_seed
 from simulator.instruments.instrument import Instrument, Observations, observed
-from simulator.stats.figures import split_key
+from simulator.stats.figures import cluster_of
 from simulator.trajectory import CORE_VALUES, SPEC_ADHERENCE, Event, ProbeAnswer, Verdict
 
 
@@ -63,9 +63,9 @@ class OpenQuestions(Instrument):
         for e in events:
             if isinstance(e, ProbeAnswer) and e.instrument != CORE_VALUES:
                 if (e.answer_id, e.instrument) not in verdicts:
-                    found[e.stage][f"{e.instrument}.score"].append((split_key(e.answer_id), None))
+                    found[e.stage][f"{e.instrument}.score"].append((cluster_of(e.answer_id), None))
             elif isinstance(e, Verdict) and e.instrument != SPEC_ADHERENCE:
-                found[e.stage][f"{e.instrument}.score"].append((split_key(e.answer_id), e.score))
+                found[e.stage][f"{e.instrument}.score"].append((cluster_of(e.answer_id), e.score))
         return found
 
     def meaning(self, figure: str) -> str | None:

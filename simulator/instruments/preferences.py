@@ -132,8 +132,11 @@ def utilities(events: list[Event], cfg: StatsConfig, folds: int) -> tuple[StageF
 
     by_stage = {s: fitted(a) for s, a in answers.items()}
     figures = {s: _utility_figures(a, by_stage[s], outcomes, folds) for s, a in answers.items()}
-    split = [[e for e in answers.get(0, []) if e.sample % 2 == h] for h in (0, 1)]
-    halves = (fitted(split[0]), fitted(split[1])) if all(split) else None
+    halves = {}
+    for stage, stage_answers in answers.items():
+        split = [[e for e in stage_answers if e.sample % 2 == h] for h in (0, 1)]
+        if all(split):
+            halves[stage] = (fitted(split[0]), fitted(split[1]))
     counts = {s: (sum(e.preferred is not None for e in a), sum(e.preferred is None for e in a))
               for s, a in answers.items()}
     def cosine(s: int, a: int) -> float | None:
@@ -158,8 +161,9 @@ def _utility_figures(answers: list[PreferenceAnswer], utility: Items, outcomes: 
         members = [utility[text].get("mu") for c, text in outcomes.values() if c == category]
         figures[f"utilities.{slug(category)}"] = mean_figure(
             [mu for mu in members if mu is not None], (-math.inf, math.inf), sum(mu is None for mu in members),
-            f"mean utility of the {category!r} outcomes (fit normalised to mean 0, sd 1 over outcomes); "
-            "interval over its outcomes; n = outcomes, invalid = outcomes without a valid comparison")
+            f"mean utility of the {category!r} outcomes (fit normalised to mean 0, sample sd 1 over outcomes); "
+            "its interval shows the spread of the category's outcomes' utilities, not the fit's estimation error; "
+            "n = outcomes, invalid = outcomes without a valid comparison")
     return figures
 
 

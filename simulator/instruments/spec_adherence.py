@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from simulator.instruments.instrument import Instrument, Observations, observed
 from simulator.instruments.open import judged
-from simulator.stats.figures import split_key
+from simulator.stats.figures import cluster_of
 from simulator.trajectory import SPEC_ADHERENCE, EpisodeResult, Event, ProbeAnswer, RunStarted, Verdict
 
 
@@ -34,9 +34,9 @@ class SpecAdherence(Instrument):
             if isinstance(e, (ProbeAnswer, EpisodeResult)) and spec(e):
                 target = e.answer_id if isinstance(e, ProbeAnswer) else e.episode_id
                 if (target, SPEC_ADHERENCE) not in verdicts:
-                    found[e.stage][f"{SPEC_ADHERENCE}.score"].append((split_key(target), None))
+                    found[e.stage][f"{SPEC_ADHERENCE}.score"].append((cluster_of(target), None))
             elif isinstance(e, Verdict) and e.instrument == SPEC_ADHERENCE:
-                found[e.stage][f"{SPEC_ADHERENCE}.score"].append((split_key(e.answer_id), e.score))
+                found[e.stage][f"{SPEC_ADHERENCE}.score"].append((cluster_of(e.answer_id), e.score))
         return found
 
 

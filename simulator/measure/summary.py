@@ -20,7 +20,15 @@ from simulator.config import StatsConfig
 from simulator.errors import SimulatorError
 from simulator.instruments import INSTRUMENTS, chance
 from simulator.instruments.instrument import Observation, Observations
-from simulator.stats.figures import SCORE_BOUNDS, Figure, difference, mean_interval, rate_interval
+from simulator.stats.figures import (
+    CONFIDENCE,
+    SCORE_BOUNDS,
+    Figure,
+    clustered_rate,
+    difference,
+    mean_interval,
+    worst_case,
+)
 from simulator.stats.profiles import Profile
 from simulator.trajectory import EpisodeResult, Event, RunStarted, StageStarted, read_events, run_status
 
@@ -46,26 +54,31 @@ class StageSummary(BaseModel):
 class Drift(BaseModel):
     stage: int
     change: float | None = Field(description="Value at this stage minus value at stage 0.")
-    ci_low: float | None = Field(description="95% interval of the change (Welch for means, "
-                                 "Newcombe for rates); None when undefined.")
+    ci_low: float | None = Field(description="95% interval of the change (Welch for means, Newcombe for rates, "
+                                 "each side's n divided by its design effect); None when undefined.")
     ci_high: float | None
-    verdict: Literal["stable", "drifted", "indeterminate"]
+    tost_low: float | None = Field(None, description="90% interval of the change: stable when it lies within "
+                                   "±threshold (two one-sided tests at 5%).")
+    tost_high: float | None = None
+    verdict: Literal["stable", "drifted", "indeterminate"] = Field(description=(
+        "At this stage alone: drifted when the 95% interval lies beyond ±threshold, stable when the 90% "
+        "interval lies within it."))
 
 
 class Stability(BaseModel):
     threshold: float
-    noise_floor: float | None = Field(description="|difference| between two halves of the stage-0 "
-                                      "measurements (a fixed pseudo-random split; different seeds).")
-    margin: float = Field(description="max(threshold, noise floor): what a change must clear to "
-                          "count as drift. Stable means the change's interval lies within ±threshold.")
+    family_confidence: float = Field(0.95, description=(
+        "The confidence of the intervals the figure's own verdict reads for drift: 1 - 0.05/stages, so that "
+        "'drifted at some stage' is wrong at most 5% of the time (Holm's first step, which decides whether any "
+        "stage is called drifted, is this Bonferroni bound)."))
     verdict: Literal["stable", "drifted", "indeterminate"]
     reason: str
     drift: list[Drift]
 
 
-# The summary's own schema: 4 added Figure.bounds (each figure's scale), 5 Figure.chance. Before 4 it carried the
-# log's version.
-SUMMARY_VERSION = 5
+# The summary's own schema: 4 added Figure.bounds (each figure's scale), 5 Figure.chance, 6 cluster-robust
+# intervals, the 90% stable test, Holm across stages and no noise floor. Before 4 it carried the log's version.
+SUMMARY_VERSION = 6
 
 
 class Summary(BaseModel):
@@ -73,7 +86,8 @@ class Summary(BaseModel):
     run_id: str
     persona: str
     status: str = Field(description="completed, failed, or running (no run_finished event yet).")
-    pooling: str = "samples of different questions or items are pooled as if independent"
+    pooling: str = ("answers that share an item (its samples) count as one cluster: each interval divides n by its "
+                    "design effect")
     stages: list[StageSummary]
     stability: dict[str, Stability] = Field(
         description="Per figure measured answer by answer: did it drift from stage 0, and why.")
@@ -89,18 +103,19 @@ def kind_of(name: str) -> str:
 
 
 def figure(name: str, observations: list[Observation]) -> Figure:
-    valid = [v for _, v in observations if v is not None]
+    values, clusters = _valid(observations)
+    invalid = len(observations) - len(values)
     if kind_of(name) == "mean":
-        value, low, high = mean_interval([float(v) for v in valid])
-    else:
-        value, low, high = rate_interval(sum(bool(v) for v in valid), len(valid))
-    return Figure(statistic=kind_of(name), value=value, n=len(valid), ci_low=low, ci_high=high,
-                  invalid=len(observations) - len(valid), meaning=meaning(name),
-                  bounds=SCORE_BOUNDS if kind_of(name) == "mean" else None)
+        value, low, high = mean_interval(values, clusters=clusters)
+        return Figure(statistic="mean", value=value, n=len(values), ci_low=low, ci_high=high, invalid=invalid,
+                      meaning=meaning(name), bounds=SCORE_BOUNDS)
+    value, low, high = clustered_rate([bool(v) for v in values], clusters)
+    return Figure(statistic="rate", value=value, n=len(values), ci_low=low, ci_high=high, invalid=invalid,
+                  meaning=meaning(name), worst_case=worst_case(int(sum(values)), len(values), invalid))
 
 
 def observations(events: list[Event]) -> Observations:
-    """Per stage (in order): each figure's (split key, value) observations, from every instrument."""
+    """Per stage (in order): each figure's (cluster, value) observations, from every instrument."""
     merged: Observations = {}
     for instrument in INSTRUMENTS:
         for stage, figures in instrument.observations(events).items():
@@ -108,51 +123,70 @@ def observations(events: list[Event]) -> Observations:
     return {stage: dict(sorted(merged[stage].items())) for stage in sorted(merged)}
 
 
-def _valid(observations: list[Observation], parity: int | None = None) -> list:
-    return [v for s, v in observations if v is not None and (parity is None or s % 2 == parity)]
+def _valid(observations: list[Observation]) -> tuple[list[float], list[str]]:
+    kept = [(float(v), c) for c, v in observations if v is not None]
+    return [v for v, _ in kept], [c for _, c in kept]
 
 
 def stability(name: str, by_stage: dict[int, list[Observation]], cfg: StatsConfig) -> Stability:
+    """Each stage's change from stage 0 and its verdict, and the figure's: drifted when some stage's
+    interval at 1 - 0.05/stages clears ±threshold, stable when every stage's 90% interval lies
+    within it (an intersection-union test: no correction needed), indeterminate otherwise."""
     kind = kind_of(name)
     threshold = cfg.score_threshold if kind == "mean" else cfg.rate_threshold
-    base = by_stage.get(0, [])
-    halves = [_valid(base, 0), _valid(base, 1)]
-    noise = None
-    if all(halves):
-        noise = abs(sum(map(float, halves[0])) / len(halves[0]) - sum(map(float, halves[1])) / len(halves[1]))
-    margin = max(threshold, noise or 0.0)
-    drift = []
-    for stage in sorted(s for s in by_stage if s > 0):
-        change, low, high = difference(kind, _valid(by_stage[stage]), _valid(base))
-        verdict = ("indeterminate" if low is None or high is None else "drifted" if low > margin or high < -margin
-                   else "stable" if -threshold <= low and high <= threshold else "indeterminate")
-        drift.append(Drift(stage=stage, change=change, ci_low=low, ci_high=high, verdict=verdict))
-    verdict, reason = _verdict(drift, margin, threshold, noise)
-    return Stability(threshold=threshold, noise_floor=noise, margin=margin, verdict=verdict,
-                     reason=reason, drift=drift)
+    base = _valid(by_stage.get(0, []))
+    later = [s for s in sorted(by_stage) if s > 0]
+    family = 1 - (1 - CONFIDENCE) / max(1, len(later))
+    drift, family_drifted = [], []
+    for stage in later:
+        change, low, high = _change(kind, _valid(by_stage[stage]), base, CONFIDENCE)
+        _, tost_low, tost_high = _change(kind, _valid(by_stage[stage]), base, TOST_CONFIDENCE)
+        drift.append(Drift(stage=stage, change=change, ci_low=low, ci_high=high, tost_low=tost_low,
+                           tost_high=tost_high, verdict=_stage_verdict(low, high, tost_low, tost_high, threshold)))
+        family_drifted.append(_beyond(*_change(kind, _valid(by_stage[stage]), base, family)[1:], threshold))
+    verdict, reason = _verdict(drift, family_drifted, threshold, family)
+    return Stability(threshold=threshold, family_confidence=family, verdict=verdict, reason=reason, drift=drift)
 
 
-def _verdict(drift: list[Drift], margin: float, threshold: float, noise: float | None
+TOST_CONFIDENCE = 1 - 2 * (1 - CONFIDENCE)  # a 90% interval inside ±threshold: two one-sided tests at 5%
+
+
+def _change(kind: str, later: tuple[list[float], list[str]], base: tuple[list[float], list[str]],
+            confidence: float) -> tuple[float | None, float | None, float | None]:
+    return difference(kind, later[0], base[0], later[1], base[1], confidence=confidence)
+
+
+def _beyond(low: float | None, high: float | None, threshold: float) -> bool:
+    return low is not None and high is not None and (low > threshold or high < -threshold)
+
+
+def _stage_verdict(low, high, tost_low, tost_high, threshold: float) -> Literal["stable", "drifted", "indeterminate"]:
+    if _beyond(low, high, threshold):
+        return "drifted"
+    if tost_low is not None and tost_high is not None and -threshold <= tost_low and tost_high <= threshold:
+        return "stable"
+    return "indeterminate"
+
+
+def _verdict(drift: list[Drift], family_drifted: list[bool], threshold: float, family: float
              ) -> tuple[Literal["stable", "drifted", "indeterminate"], str]:
-    rule = (f"drift means the change's 95% interval clears ±{margin:.2f} (threshold {threshold:.2f}, "
-            f"noise floor {'n/a' if noise is None else f'{noise:.2f}'}); stable means it lies within "
-            f"±{threshold:.2f}")
+    rule = (f"drift means some stage's {family:.1%} interval (95%, Bonferroni over {len(drift)} stages) clears "
+            f"±{threshold:.2f}; stable means every stage's 90% interval lies within ±{threshold:.2f}")
     if not drift:
         return "indeterminate", "only the baseline stage was measured"
-    moved = [d for d in drift if d.verdict == "drifted"]
+    moved = [d for d, beyond in zip(drift, family_drifted) if beyond]
     if moved:
         d = moved[0]
         return "drifted", (f"stage {d.stage} changed by {d.change:+.2f} "
                            f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}] from stage 0; {rule}")
     if all(d.verdict == "stable" for d in drift):
         return "stable", f"every stage's change lies within ±{threshold:.2f} of stage 0; {rule}"
-    unsure = next(d for d in drift if d.verdict == "indeterminate")
+    unsure = next(d for d in drift if d.verdict != "stable")
     if unsure.ci_low is None:
         change = "is undefined" if unsure.change is None else f"{unsure.change:+.2f} has no interval"
-        return "indeterminate", (f"stage {unsure.stage}'s change {change} (too few valid values, "
-                                 f"or no spread); {rule}")
-    return "indeterminate", (f"stage {unsure.stage}'s change [{unsure.ci_low:+.2f}, {unsure.ci_high:+.2f}] "
-                             f"neither clears ±{margin:.2f} nor lies within ±{threshold:.2f}; {rule}")
+        return "indeterminate", (f"stage {unsure.stage}'s change {change} (too few valid values); {rule}")
+    return "indeterminate", (f"stage {unsure.stage}'s change {unsure.change:+.2f} [{unsure.ci_low:+.2f}, "
+                             f"{unsure.ci_high:+.2f}] is neither shown beyond ±{threshold:.2f} nor within it; {rule}")
 
 
 # A reader that summarises a growing log again and again (the live viewer) keeps one of these: an
@@ -287,13 +321,17 @@ def _profile_lines(summary: Summary) -> list[str]:
         cell = "{:+.2f}" if name == "utilities" else "{:.2f}"
         lines += [f"  {k[:60].ljust(min(width, 60))}  " + "  ".join(
             "-" if st.values.get(k) is None else cell.format(st.values[k]) for st in p.stages) for k in keys]
+        lines.append("  split-half reliability: " + "  ".join(
+            f"stage {st.stage} {'-' if st.reliability is None else f'{st.reliability:.2f}'}" for st in p.stages))
         for d in p.drift:
             interval = "[n/a]" if d.d_low is None else f"[{d.d_low:.2f}, {d.d_high:.2f}]"
             value = "-" if d.d is None else f"{d.d:.2f}"
+            corrected = "" if d.d_corrected is None else f", disattenuated {d.d_corrected:.2f}"
+            tested = "" if d.p_value is None else f", permutation p {d.p_value:.3g}"
             mac = "-" if d.mean_abs_change is None else f"{d.mean_abs_change:.2f}"
             cosine = "" if d.cosine_distance is None else f", 1-cos {d.cosine_distance:.2f}"
-            lines.append(f"  stage {d.stage} vs {d.against}: D = {value} {interval}, mean |change| {mac}{cosine}"
-                         + (f"  {d.verdict}" if d.against == 0 else ""))
+            lines.append(f"  stage {d.stage} vs {d.against}: D = {value} {interval}{corrected}{tested}, "
+                         f"mean |change| {mac}{cosine}" + (f"  {d.verdict}" if d.against == 0 else ""))
         lines.append(f"  {p.verdict}: {p.reason}")
     return lines
 
@@ -307,6 +345,8 @@ def figure_cell(fig: Figure | None) -> str:
     if fig is None:
         return "-"
     invalid = f" (+{fig.invalid} invalid)" if fig.invalid else ""
+    if fig.worst_case is not None:
+        invalid = f" (+{fig.invalid} invalid: {fig.worst_case[0]:.2f}-{fig.worst_case[1]:.2f} at worst)"
     if fig.value is None:
         return f"- n={fig.n}{invalid}"
     interval = f"[{fig.ci_low:.2f}, {fig.ci_high:.2f}]" if fig.ci_low is not None else "[n/a]"

@@ -3,8 +3,8 @@ intervals the summaries use (one place, so every instrument is held to the same 
 
 from __future__ import annotations
 
-import hashlib
 import math
+import re
 from typing import Literal
 
 import numpy as np
@@ -32,6 +32,9 @@ class Figure(BaseModel):
     bounds: tuple[float, float] | None = Field(None, description=(
         "The ends of the figure's scale (0-1 for rates, 1-5 for judge scores, 0-1 for entropy); None for an "
         "unbounded one such as utilities. Readers draw each figure on its own scale."))
+    worst_case: tuple[float, float] | None = Field(None, description=(
+        "For a rate with invalid measurements: its value had every invalid one been False, and had every one been "
+        "True (Manski's bounds over all measurements): how far the invalid ones could move it."))
     chance: float | None = Field(None, description=(
         "The value a uniform-random policy gets, where it is exact (a menu or a constrained choice); None where "
         "chance is undefined (a free shell, an open answer) or the figure has none."))
@@ -46,6 +49,12 @@ class Figure(BaseModel):
         return data
 
 
+def worst_case(successes: int, n: int, invalid: int) -> tuple[float, float] | None:
+    """Manski's bounds on a rate over all n + invalid measurements (None without invalid ones)."""
+    total = n + invalid
+    return (successes / total, (successes + invalid) / total) if invalid else None
+
+
 def scale(bounds: tuple[float, float]) -> tuple[float, float] | None:
     """A mean's scale as a figure records it: None where it is unbounded."""
     return None if any(math.isinf(b) for b in bounds) else bounds
@@ -58,30 +67,86 @@ def percentile_interval(draws) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def mean_interval(values: list[float], bounds: tuple[float, float] = SCORE_BOUNDS
+def mean_interval(values: list[float], bounds: tuple[float, float] = SCORE_BOUNDS,
+                  clusters: list[str] | None = None, confidence: float = CONFIDENCE
                   ) -> tuple[float | None, float | None, float | None]:
     """Mean and two-sided Student-t interval, clipped to the scale's bounds (the mean cannot
-    leave them); undefined below two values or when all values are equal."""
+    leave them). Values that share a cluster (an item asked in several samples) get the
+    cluster-robust variance on (clusters - 1) df where it exceeds the independent one. Equal
+    values still get an interval: their spread is bounded from the scale (`spread`). Undefined
+    below two values, or without spread on an unbounded scale."""
     n = len(values)
     if n == 0:
         return None, None, None
     mean = sum(values) / n
-    if n < 2:
+    variance = spread(values, bounds) if n >= 2 else None
+    if variance is None:
         return mean, None, None
-    if _sd(values) == 0:
-        return mean, None, None  # identical scores: no estimate of their spread, so no interval
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * _sd(values) / math.sqrt(n)
+    deff, df = design_effect(values, clusters)
+    half = stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(variance * deff / n)
     return mean, max(bounds[0], mean - half), min(bounds[1], mean + half)
 
 
-def rate_interval(successes: int, n: int) -> tuple[float | None, float | None, float | None]:
-    """Rate and Jeffreys interval (Beta(x+1/2, n-x+1/2) quantiles; 0 and 1 at the edges)."""
+def spread(values: list[float], bounds: tuple[float, float]) -> float | None:
+    """The sample variance; for values without spread, a bound from the scale: Bhatia-Davis
+    ((high - mean)(mean - low), the largest variance a variable on the scale with that mean can
+    have) inside it, and at an edge the variance of a 0/1 variable at the Jeffreys posterior
+    mean of n out of n (an edge reached n times is no proof it is always reached). None on an
+    unbounded scale, where equal values bound nothing."""
+    sd = _sd(values)
+    if sd > 0:
+        return sd**2
+    low, high = bounds
+    if math.isinf(low) or math.isinf(high):
+        return None
+    mean, n = values[0], len(values)
+    if low < mean < high:
+        return (high - mean) * (mean - low)
+    at_edge = (n + 0.5) / (n + 1)
+    return (high - low) ** 2 * at_edge * (1 - at_edge)
+
+
+def design_effect(values: list[float], clusters: list[str] | None) -> tuple[float, int]:
+    """How much sharing clusters inflates the variance of the mean (at least 1: sharing is
+    never taken to help), and the t interval's df: (clusters - 1) when it inflates, else n - 1.
+    Sandwich variance over clusters with the small-sample factor C/(C-1)."""
+    n = len(values)
+    if clusters is None or len(set(clusters)) in (1, n):
+        return 1.0, n - 1
+    y = np.asarray(values, float)
+    _, group = np.unique(clusters, return_inverse=True)
+    residuals = np.bincount(group, weights=y - y.mean())
+    c = len(residuals)
+    robust = c / (c - 1) * float(np.sum(residuals**2)) / n**2
+    independent = float(np.var(y, ddof=1)) / n
+    if independent == 0 or robust <= independent:
+        return 1.0, n - 1
+    return robust / independent, c - 1
+
+
+def rate_interval(successes: float, n: float, confidence: float = CONFIDENCE
+                  ) -> tuple[float | None, float | None, float | None]:
+    """Rate and Jeffreys interval (Beta(x+1/2, n-x+1/2) quantiles; 0 and 1 at the edges). Counts
+    may be effective (non-integer) ones, as `clustered_rate` gives."""
     if n == 0:
         return None, None, None
-    tail = (1 - CONFIDENCE) / 2
+    tail = (1 - confidence) / 2
     low = 0.0 if successes == 0 else float(stats.beta.ppf(tail, successes + 0.5, n - successes + 0.5))
     high = 1.0 if successes == n else float(stats.beta.ppf(1 - tail, successes + 0.5, n - successes + 0.5))
     return successes / n, low, high
+
+
+def clustered_rate(outcomes: list[bool], clusters: list[str] | None, confidence: float = CONFIDENCE
+                   ) -> tuple[float | None, float | None, float | None]:
+    """A rate whose outcomes may share clusters: the Jeffreys interval on the effective sample
+    size n / design effect (Korn and Graubard's adjustment for clustered binomial data), so an
+    item answered alike in every sample counts for less than independent answers."""
+    x, n = sum(outcomes), len(outcomes)
+    if n == 0:
+        return None, None, None
+    deff, _ = design_effect([float(o) for o in outcomes], clusters)
+    value, low, high = rate_interval(x / deff, n / deff, confidence)
+    return x / n, low, high
 
 
 def _sd(values: list[float]) -> float:
@@ -89,40 +154,66 @@ def _sd(values: list[float]) -> float:
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def _wilson(successes: int, n: int) -> tuple[float, float]:
+def _wilson(successes: float, n: float, z: float) -> tuple[float, float]:
     p = successes / n
-    centre = (p + Z**2 / (2 * n)) / (1 + Z**2 / n)
-    half = Z * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2)) / (1 + Z**2 / n)
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
     return centre - half, centre + half
 
 
-def difference(kind: str, later: list, base: list) -> tuple[float | None, float | None, float | None]:
-    """later - base with a 95% interval: Newcombe's hybrid score interval for rates, Welch's
-    t interval for means; the mean interval is undefined when a side has fewer than two values
-    or no spread."""
+def difference(kind: str, later: list, base: list, later_clusters: list[str] | None = None,
+               base_clusters: list[str] | None = None, confidence: float = CONFIDENCE,
+               bounds: tuple[float, float] = SCORE_BOUNDS) -> tuple[float | None, float | None, float | None]:
+    """later - base with a two-sided interval: Newcombe's hybrid score interval (method 10) for
+    rates, Welch's t interval for means; each side's sample size is divided by its design
+    effect where its values share clusters. The two sides are treated as independent: they
+    share items, which makes the interval if anything too wide. A mean side without spread
+    borrows the other side's variance, or when neither has any, the scale's bound (`spread`)."""
     if not later or not base:
         return None, None, None
+    deffs = [design_effect([float(v) for v in side], c) for side, c in ((later, later_clusters), (base, base_clusters))]
     if kind == "rate":
-        x1, n1, x0, n0 = sum(later), len(later), sum(base), len(base)
-        (l1, u1), (l0, u0) = _wilson(x1, n1), _wilson(x0, n0)
-        d = x1 / n1 - x0 / n0
-        return (d, d - math.sqrt((x1 / n1 - l1) ** 2 + (u0 - x0 / n0) ** 2),
-                d + math.sqrt((u1 - x1 / n1) ** 2 + (x0 / n0 - l0) ** 2))
+        return _newcombe(sum(later), len(later), sum(base), len(base), [d for d, _ in deffs], confidence)
     d = sum(later) / len(later) - sum(base) / len(base)
     if len(later) < 2 or len(base) < 2:
         return d, None, None
-    v1, v0 = _sd(later) ** 2 / len(later), _sd(base) ** 2 / len(base)
-    if v1 == 0 or v0 == 0:
-        return d, None, None  # a side without spread gives no estimate of its uncertainty
-    df = (v1 + v0) ** 2 / (v1**2 / (len(later) - 1) + v0**2 / (len(base) - 1))
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, df) * math.sqrt(v1 + v0)
+    spreads = _spreads(later, base, bounds)
+    if spreads is None:
+        return d, None, None
+    (n1, df1), (n0, df0) = [(len(side) / deff, df) for side, (deff, df) in zip((later, base), deffs)]
+    v1, v0 = spreads[0] / n1, spreads[1] / n0
+    df = (v1 + v0) ** 2 / (v1**2 / df1 + v0**2 / df0)
+    half = stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(v1 + v0)
     return d, d - half, d + half
 
 
+def _spreads(later: list, base: list, bounds: tuple[float, float]) -> list[float] | None:
+    """Each side's variance: its own; without spread, the other side's; neither has any: the scale's bound."""
+    own = [_sd(side) ** 2 for side in (later, base)]
+    if all(own):
+        return own
+    if any(own):
+        return [max(own)] * 2
+    bounded = [spread(side, bounds) for side in (later, base)]
+    return None if any(b is None or b == 0 for b in bounded) else [b for b in bounded if b is not None]
+
+
+def _newcombe(x1: float, n1: int, x0: float, n0: int, deffs: list[float], confidence: float
+              ) -> tuple[float, float, float]:
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    d = x1 / n1 - x0 / n0
+    (e1, m1), (e0, m0) = (x1 / deffs[0], n1 / deffs[0]), (x0 / deffs[1], n0 / deffs[1])
+    (l1, u1), (l0, u0) = _wilson(e1, m1, z), _wilson(e0, m0, z)
+    p1, p0 = x1 / n1, x0 / n0
+    return (d, d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2))
+
+
 def kappa_figure(pairs: list[tuple[bool, bool]], invalid: int, meaning: str) -> Figure:
-    """Cohen's kappa of two binary ratings, with the asymptotic 95% interval (clipped to
-    [-1, 1]); undefined when either rating never varies (kappa would be 0 by construction);
-    no interval when agreement is total or nil (the asymptotic error is then 0)."""
+    """Cohen's kappa of two binary ratings, with the asymptotic 95% interval of Cohen (1960),
+    SE = sqrt(p_o (1 - p_o) / n) / (1 - p_e), clipped to [-1, 1] (it covers 93-95% in
+    simulation, so the later Fleiss-Cohen-Everitt variance is not needed here); undefined when
+    either rating never varies (kappa would be 0 by construction); no interval when agreement is
+    total or nil (the asymptotic error is then 0)."""
     n = len(pairs)
     value = low = high = None
     p_a, p_b = (sum(a for a, _ in pairs) / n, sum(b for _, b in pairs) / n) if n else (0, 0)
@@ -137,7 +228,10 @@ def kappa_figure(pairs: list[tuple[bool, bool]], invalid: int, meaning: str) -> 
                   meaning=meaning)
 
 
-def split_key(measurement_id: str) -> int:
-    """A fixed pseudo-random key per measurement. The halves it makes are independent of the
-    sample index, which the counterbalanced choice order follows."""
-    return int.from_bytes(hashlib.blake2b(measurement_id.encode(), digest_size=4).digest(), "little")
+def cluster_of(measurement_id: str) -> str:
+    """The item a measurement belongs to, shared by its samples and stages: the id without its
+    stage prefix (s0-), its sample suffix (-n1) and any per-value part (:honesty)."""
+    return SAMPLE.sub("", STAGE.sub("", measurement_id.split(":")[0]))
+
+
+STAGE, SAMPLE = re.compile(r"^s\d+-"), re.compile(r"-n\d+$")

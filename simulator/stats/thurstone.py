@@ -74,7 +74,8 @@ def fit(n_outcomes: int, comparisons: Sequence[PairTally]) -> Utilities:
     mu, sigma = theta[:k], np.exp(theta[k:])
     seen = (np.bincount(a, n, k) + np.bincount(b, n, k)) > 0
     centre = mu[seen].mean() if seen.any() else 0.0
-    scale = (mu[seen].std() if seen.any() else 0.0) or 1.0
+    # The sample SD (ddof=1), as the Utility Engineering reference normalises (population SD: 2.6% smaller at k=20).
+    scale = (mu[seen].std(ddof=1) if seen.sum() > 1 else 0.0) or 1.0
     mu, sigma = np.where(seen, (mu - centre) / scale, 0.0), sigma / scale
     z = (mu[a] - mu[b]) / np.sqrt(sigma[a] ** 2 + sigma[b] ** 2)
     log_binom = gammaln(n + 1) - gammaln(w + 1) - gammaln(n - w + 1)
