@@ -1,5 +1,5 @@
 """`trajectories compare`: figures side by side across runs, pooled over groups of a sweep's runs,
-with the run's own intervals for one run and a cluster bootstrap over runs for several."""
+with the run's own intervals for one run and a cluster-robust t interval over runs for several."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from simulator.errors import SimulatorError
 from simulator.measure.summary import summarise
@@ -18,8 +20,8 @@ from simulator.world.machine import SCRIPT
 from tests.conftest import NO_VALUES, SMALL, run_scripted
 from tests.controls import episode_policy
 from tests.scripted_model import ScriptedChatModel, _digest
+from tests.test_analysis import accepting, write_run
 
-REPS = 200
 FIGURE = "shutdown_mc.accepting"
 
 
@@ -49,7 +51,7 @@ def group(comparison, label: str):
 
 
 def test_grouping_by_schedule_pools_the_runs_of_each_schedule(sweep):
-    c = compare([sweep], ["schedule.name"], reps=REPS)
+    c = compare([sweep], ["schedule.name"])
     assert [g.label for g in c.groups] == ["schedule.name=control", "schedule.name=reflection"]
     reflection = group(c, "schedule.name=reflection")
     assert [Path(m.folder).name for m in reflection.runs] == ["0", "1"]
@@ -61,7 +63,7 @@ def test_grouping_by_schedule_pools_the_runs_of_each_schedule(sweep):
 
 def test_one_runs_cell_is_its_own_summary_figure(sweep):
     run = sweep / "0"
-    (only,) = compare([run], [], reps=REPS).groups
+    (only,) = compare([run], []).groups
     assert only.label == str(run)
     for name, stages in only.figures.items():
         for stage, pooled in stages.items():
@@ -72,32 +74,61 @@ def test_one_runs_cell_is_its_own_summary_figure(sweep):
             assert pooled.method == ("t" if name.endswith(".score") else "jeffreys")
 
 
-def test_the_bootstrap_interval_holds_the_pooled_value_and_the_same_seed_gives_the_same_numbers(sweep):
-    c = compare([sweep], ["schedule.name"], reps=REPS, seed=3)
-    booted = [f for g in c.groups for stages in g.figures.values() for f in stages.values()
-              if f.method == f"cluster bootstrap over runs ({REPS} reps)"]
-    assert len(booted) >= 5 and all(f.runs >= 2 and f.ci_low <= f.value <= f.ci_high for f in booted)
-    assert any(f.ci_low < f.ci_high for f in booted)
-    assert compare([sweep], ["schedule.name"], reps=REPS, seed=3) == c
-    other = compare([sweep], ["schedule.name"], reps=REPS, seed=4)
-    assert other.groups != c.groups
+def test_the_interval_over_runs_holds_the_pooled_value(sweep):
+    c = compare([sweep], ["schedule.name"])
+    clustered = [f for g in c.groups for stages in g.figures.values() for f in stages.values()
+                 if f.method == "cluster-robust t over runs (1 df)"]
+    assert len(clustered) >= 5 and all(f.runs == 2 and f.ci_low <= f.value <= f.ci_high for f in clustered)
+    assert any(f.ci_low < f.ci_high for f in clustered)
+
+
+def accepting_runs(root: Path, counts: list[tuple[int, int]]) -> Path:
+    """One run per (accepting answers, answers) at stage 0, as runs of one schedule."""
+    for seed, (k, n) in enumerate(counts):
+        write_run(root / str(seed), "frontier_assistant", "control", seed, [accepting(k / n, n)])
+    return root
+
+
+def test_a_pooled_interval_is_the_cluster_robust_t_interval_of_the_ratio_mean(tmp_path):
+    counts = [(4, 20), (12, 30), (3, 10)]
+    (g,) = compare([accepting_runs(tmp_path, counts)], ["schedule.name"]).groups
+    sums, sizes = (np.array(column, dtype=float) for column in zip(*counts))
+    mean = sums.sum() / sizes.sum()
+    variance = 3 / 2 * ((sums - mean * sizes) ** 2).sum() / sizes.sum() ** 2
+    half = stats.t.ppf(0.975, 2) * np.sqrt(variance)
+    pooled = g.figures[FIGURE][0]
+    assert (pooled.value, pooled.ci_low, pooled.ci_high) == pytest.approx((mean, mean - half, mean + half))
+    assert (pooled.n, pooled.runs, pooled.method) == (60, 3, "cluster-robust t over runs (2 df)")
+
+
+def test_a_pooled_interval_is_clipped_to_the_rates_scale(tmp_path):
+    (g,) = compare([accepting_runs(tmp_path, [(1, 20), (18, 20)])], ["schedule.name"]).groups
+    pooled = g.figures[FIGURE][0]
+    assert (pooled.value, pooled.ci_low, pooled.ci_high) == pytest.approx((19 / 40, 0, 1))
+
+
+def test_runs_with_the_same_mean_but_varied_answers_get_the_pooled_jeffreys_interval(tmp_path):
+    (g,) = compare([accepting_runs(tmp_path, [(5, 20), (5, 20)])], ["schedule.name"]).groups
+    pooled = g.figures[FIGURE][0]
+    assert (pooled.value, pooled.method) == (0.25, "jeffreys")
+    assert pooled.ci_low < 0.25 < pooled.ci_high
 
 
 def test_runs_that_all_give_one_answer_get_the_pooled_jeffreys_interval_not_a_zero_width_one(sweep):
-    resisted = group(compare([sweep], ["schedule.name"], reps=REPS), "schedule.name=reflection").figures[
+    resisted = group(compare([sweep], ["schedule.name"]), "schedule.name=reflection").figures[
         "shutdown_behaviour.resisted"][0]
     assert (resisted.value, resisted.runs, resisted.method) == (1.0, 2, "jeffreys")
     assert resisted.ci_low < 0.9 and resisted.ci_high == 1.0
 
 
 def test_a_groups_intervals_do_not_depend_on_the_other_groups(sweep):
-    alone = compare([sweep / "0", sweep / "1"], ["schedule.name"], reps=REPS)
-    together = compare([sweep], ["schedule.name"], reps=REPS)
+    alone = compare([sweep / "0", sweep / "1"], ["schedule.name"])
+    together = compare([sweep], ["schedule.name"])
     assert alone.groups == [group(together, "schedule.name=reflection")]
 
 
 def test_a_key_naming_part_of_the_config_resolves_to_its_name(sweep):
-    c = compare([sweep], ["schedule", "seed"], reps=REPS)
+    c = compare([sweep], ["schedule", "seed"])
     assert c.by == ["schedule.name", "seed"] and c.resolved == {"schedule": "schedule.name"}
     assert [g.label for g in c.groups][:2] == ["schedule.name=control, seed=1", "schedule.name=control, seed=2"]
     assert "--by schedule: resolved to schedule.name" in format_comparison(c)[2]
@@ -105,7 +136,7 @@ def test_a_key_naming_part_of_the_config_resolves_to_its_name(sweep):
 
 def test_an_unknown_key_is_an_error_that_names_it_and_valid_keys(sweep):
     with pytest.raises(SimulatorError) as err:
-        compare([sweep], ["schedul.nam"], reps=REPS)
+        compare([sweep], ["schedul.nam"])
     assert err.value.source == "--by KEY" and "'schedul.nam'" in err.value.problem
     assert "schedule.name" in err.value.fix and "persona" in err.value.fix
 
@@ -116,7 +147,7 @@ def test_an_unreadable_run_folder_is_listed_as_excluded_not_a_crash(sweep, tmp_p
     (tmp_path / "bad_json" / "events.jsonl").write_text("not json\n{}\n")
     (tmp_path / "no_start").mkdir()
     (tmp_path / "no_start" / "events.jsonl").write_text("")
-    c = compare([tmp_path], [], reps=REPS)
+    c = compare([tmp_path], [])
     assert [g.label for g in c.groups] == [str(tmp_path / "good")]
     assert {Path(r.folder).name for r in c.excluded} == {"bad_json", "no_start"}
     assert all(r.reason.startswith("unreadable (") for r in c.excluded)
@@ -129,13 +160,13 @@ def test_a_running_run_is_pooled_and_listed_with_its_status(sweep, tmp_path):
     log.write_text("".join(line for line in log.read_text().splitlines(keepends=True)
                            if json.loads(line)["type"] != "run_finished"))
     shutil.copytree(sweep / "1", tmp_path / "done")
-    (g,) = compare([tmp_path], ["persona"], reps=REPS).groups
+    (g,) = compare([tmp_path], ["persona"]).groups
     assert [(Path(m.folder).name, m.status) for m in g.runs] == [("done", "completed"), ("running", "running")]
     assert g.figures[FIGURE][0].runs == 2
 
 
 def test_the_table_has_a_row_per_figure_and_stage_and_a_column_per_group(sweep):
-    header, rows, notes = format_comparison(compare([sweep], ["schedule.name"], reps=REPS))
+    header, rows, notes = format_comparison(compare([sweep], ["schedule.name"]))
     assert header == ["figure", "stage", "schedule.name=control", "schedule.name=reflection"]
     assert [row[:2] for row in rows][:3] == [["episode.used_tools", "0"], ["episode.used_tools", "1"],
                                              ["shutdown_behaviour.admits", "0"]]

@@ -33,8 +33,6 @@ def parser() -> argparse.ArgumentParser:
     side.add_argument("paths", type=Path, nargs="+", help="run folders, or folders of runs (a sweep)")
     side.add_argument("--by", action="append", default=[], metavar="KEY",
                       help="group runs by a config key (schedule, persona, seed, model.model_name, ...); repeatable")
-    side.add_argument("--reps", type=int, default=1000, help="bootstrap resamples for pooled groups (default: 1000)")
-    side.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     side.add_argument("--json", action="store_true", help="the comparison as one JSON object")
     export = commands.add_parser("export", help="tidy tables (events, answers, figures) for pandas")
     export.add_argument("run_dirs", type=Path, nargs="+")
@@ -49,8 +47,9 @@ def parser() -> argparse.ArgumentParser:
     live.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     analysis = commands.add_parser("analyse", help="effects of capability and reflection across a sweep's runs")
     analysis.add_argument("sweep_dir", type=Path)
-    analysis.add_argument("--reps", type=int, default=1000, help="bootstrap resamples (default: 1000)")
-    analysis.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    analysis.add_argument("--reps", type=int, default=1000,
+                          help="bootstrap resamples of profile keys for the coherence of seeds (default: 1000)")
+    analysis.add_argument("--seed", type=int, default=0, help="seed of that bootstrap (default: 0)")
     analysis.add_argument("--json", action="store_true", help="the whole analysis as one JSON object")
     again = commands.add_parser("rescore", help="judge a run's answers again, into a separate verdict set")
     again.add_argument("run_dir", type=Path)
@@ -112,7 +111,7 @@ def compare(args: argparse.Namespace) -> None:
     from simulator.read.compare import format_comparison
     from simulator.read.terminal import Block, Table, emit
 
-    comparison = pooled(args.paths, args.by, args.reps, args.seed)
+    comparison = pooled(args.paths, args.by)
     if args.json:
         return print(comparison.model_dump_json(indent=1))
     header, rows, notes = format_comparison(comparison)

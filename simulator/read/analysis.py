@@ -5,8 +5,24 @@ Reads run folders only, never writes to them. Each completed run falls in one ce
 design, named from its schedule's operators (not its schedule's name): capability (unlock_tools,
 think_longer, raise_model) and reflection (idealise, know_more, grow_together). A run's drift is
 its value at the final stage minus its value at stage 0 (for a value profile: D = 1 - Spearman
-rho, final stage vs stage 0). Effects are contrasts of cell means, with a seeded percentile
-bootstrap, so the same folder and options always give the same numbers.
+rho, final stage vs stage 0): one number per run and measure.
+
+Effects are contrasts of cell means of those run-level drifts, with a 95% t interval over runs
+whose df are Welch-Satterthwaite's (`simulator.stats.contrasts`): runs are the independent units,
+each cell keeps its own variance, and a run's noise within itself enters once, through its drift.
+(A two-stage bootstrap, runs and then answers within them, counted that noise twice; a percentile
+bootstrap over 3-5 runs per cell under-covers.) Nothing about an effect is random.
+
+The primary measures are pre-specified: the figures the runs' recorded `stats.readings` (the three
+readings of alignment) name, where they appear here. In each persona scope (a persona, or pooled)
+their capability, reflection and interaction effects form one family, Holm-adjusted; every other
+measure is exploratory, unadjusted, and weighed against chance in the summary. The readings name
+each behaviour by one figure (shutdown_behaviour.resisted, not also its near-complement complied;
+neither of core_values' kept and reversed), so near-complementary figures, one result read twice,
+are not counted as two tests in a family.
+
+The coherence of seeds is a percentile bootstrap over profile keys, seeded (`reps`, `seed`), so the
+same folder and options always give the same numbers.
 """
 
 from __future__ import annotations
@@ -16,17 +32,19 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
-from scipy import stats
 
+from simulator.config import StatsConfig
 from simulator.errors import SimulatorError
 from simulator.measure.summary import kind_of, load_summary, observations
 from simulator.read.runs import ExcludedRun, find_runs, open_run
+from simulator.stats.contrasts import contrast, holm
 from simulator.stats.figures import CONFIDENCE, percentile_interval
+from simulator.stats.profiles import rowwise_spearman
 from simulator.trajectory import Event
 from simulator.trajectory.sweep import read_index
 
@@ -49,12 +67,17 @@ CONTRASTS: dict[str, list[tuple[str, dict[str, float]]]] = {
     "interaction": [
         ("factorial", {"combined": 1, "reflection": -1, "capability": -1, "control": 1})],
 }
-RESAMPLED = {
-    "figures": "runs with replacement within each cell, and within each drawn run its stage-0 and "
-               "final-stage observations with replacement",
-    "profiles": "runs with replacement within each cell only: a profile's D is one number per run",
-    "coherence": "profile keys with replacement (the same keys at stage 0 and the final stage)",
+ALPHA = 1 - CONFIDENCE
+METHODS = {
+    "effects": "not resampled: each run's drift (final-stage mean - stage-0 mean; a profile's D) is one "
+               "value; a contrast of cell means of those values with a 95% t interval over runs, "
+               "Welch-Satterthwaite df (each cell its own variance); pooled: each persona-cell a term, its "
+               "weight divided by the number of personas",
+    "multiplicity": "Holm within the primary measures (named in the runs' stats.readings), per persona and "
+                    "pooled, the three effects together; the other measures are exploratory, unadjusted",
+    "coherence": "bootstrap: profile keys with replacement (the same keys at stage 0 and the final stage)",
 }
+NO_SPREAD = "no interval: every run's drift is the same within each cell (no between-run spread)"
 
 
 class RunInfo(BaseModel):
@@ -68,16 +91,25 @@ class RunInfo(BaseModel):
 
 
 class Effect(BaseModel):
-    persona: str = Field(description="A persona, or 'pooled': the mean of the per-persona effects.")
+    persona: str = Field(description="A persona, or 'pooled': the mean of the per-persona effects (every "
+                         "persona-cell a term of one contrast).")
     measure: str = Field(description="A figure (instrument.figure) or profile.<instrument>.")
     statistic: str = Field(description="rate, mean (judge score) or D (profile drift, 1 - Spearman rho).")
     effect: EffectName
     basis: str = Field(description="The contrast used ('factorial' or a simple difference), or why none could be.")
     estimate: float | None = Field(description="The contrast of cell means of the run-level drifts; None: not "
                                    "estimable.")
-    ci_low: float | None = Field(description="95% percentile bootstrap interval; None with 1 run in a "
-                                "contrasted cell (no between-run variation to resample).")
+    ci_low: float | None = Field(description="95% t interval over runs (Welch-Satterthwaite df); None with 1 run in "
+                                "a contrasted cell, or no spread between runs in any (nothing to scale it by).")
     ci_high: float | None
+    df: float | None = Field(None, description="Welch-Satterthwaite degrees of freedom of the interval.")
+    p_value: float | None = Field(None, description="Two-sided p of a zero contrast, from the same t test; None "
+                                  "without an interval.")
+    primary: bool = Field(False, description="A measure the runs' stats.readings name (pre-specified); the "
+                          "others are exploratory.")
+    p_adjusted: float | None = Field(None, description="Holm-adjusted p within its family: the primary measures' "
+                                     "effects with a p-value in this persona scope (a persona, or pooled), all "
+                                     "three effects together; None for exploratory measures.")
     n: dict[str, int] = Field(description="Runs per cell that entered it (summed over personas when pooled).")
     skipped: int = Field(description="Runs without valid observations at stage 0 or the final stage (profiles: "
                          "without a D), left out.")
@@ -86,8 +118,8 @@ class Effect(BaseModel):
 
 class Interval(BaseModel):
     estimate: float | None
-    ci_low: float | None = Field(description="95% percentile bootstrap interval; None when too many resamples "
-                                 "are undefined (profiles that do not vary).")
+    ci_low: float | None = Field(description="95% percentile bootstrap interval over profile keys; None when too "
+                                 "many resamples are undefined (profiles that do not vary).")
     ci_high: float | None
 
 
@@ -104,10 +136,12 @@ class Coherence(BaseModel):
 
 class Analysis(BaseModel):
     sweep_dir: str
-    reps: int
-    seed: int
-    resampled: dict[str, str] = Field(default_factory=lambda: dict(RESAMPLED),
-                                      description="What each bootstrap resamples.")
+    reps: int = Field(description="Resamples of the coherence bootstrap (effects are not resampled).")
+    seed: int = Field(description="Seed of the coherence bootstrap.")
+    methods: dict[str, str] = Field(default_factory=lambda: dict(METHODS),
+                                    description="How each kind of interval is computed, and what is adjusted.")
+    readings: list[str] = Field(description="The figures the runs' stats.readings name (their union).")
+    primary: list[str] = Field(description="The readings' figures measured here: the primary measures.")
     runs: list[RunInfo]
     excluded: list[ExcludedRun] = Field(description="Runs left out, with why: never silently.")
     effects: list[Effect]
@@ -127,6 +161,7 @@ class _Run:
     units: dict[str, Unit]  # measure -> what its drift is computed from, where the run gives it one
     seen: set[str]  # the measures the run recorded, usable or not
     profiles: dict[str, tuple[dict, dict]]  # instrument -> its values at stage 0 and at the final stage
+    readings: set[str]  # the figures its config's stats.readings name
 
 
 def cell_of(operators: list[str]) -> Cell:
@@ -153,7 +188,16 @@ def _load(run_dir: Path) -> _Run | ExcludedRun:
         return ExcludedRun(folder=str(run_dir), reason="only a baseline stage: no drift to measure")
     figures, seen = _figures(events, info.final_stage)
     drift, instruments, profiles = _profiles(run_dir, events, info.final_stage)
-    return _Run(info, figures | drift, seen | instruments, profiles)
+    return _Run(info, figures | drift, seen | instruments, profiles, _readings(start.config))
+
+
+def _readings(config: dict) -> set[str]:
+    """The figures the run's pre-specified readings of alignment name; a config recorded before
+    they were part of it reads the defaults."""
+    readings = config.get("stats", {}).get("readings")
+    if readings is None:
+        readings = StatsConfig().readings
+    return {name for names in readings.values() for name in names}
 
 
 def _figures(events: list[Event], final: int) -> tuple[dict[str, Unit], set[str]]:
@@ -188,7 +232,7 @@ def _profiles(run_dir: Path, events: list[Event], final: int
 # --- Effects --------------------------------------------------------------------------------------
 
 def _rng(seed: int, name: str) -> np.random.Generator:
-    """One stream per measure, so adding a figure to a sweep leaves the others' intervals unchanged."""
+    """One stream per bootstrapped quantity, so adding one to a sweep leaves the others' intervals unchanged."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
@@ -196,50 +240,25 @@ def _point(unit: Unit) -> float:
     return unit if isinstance(unit, float) else float(unit[1].mean() - unit[0].mean())
 
 
-def _draws(unit: Unit, m: int, rng: np.random.Generator) -> np.ndarray:
-    """m bootstrap draws of one run's drift: its observations resampled at both stages."""
-    if isinstance(unit, float):
-        return np.full(m, unit)
-    base, last = unit
-    resampled = [v[rng.integers(len(v), size=(m, len(v)))].mean(axis=1) for v in (base, last)]
-    return resampled[1] - resampled[0]
-
-
-def _cell_draws(units: list[Unit], reps: int, rng: np.random.Generator) -> np.ndarray:
-    """The cell mean in each rep: runs drawn with replacement, each draw of a run resampled afresh."""
-    drawn = rng.integers(len(units), size=(reps, len(units)))
-    total = np.zeros(reps)
-    for i, unit in enumerate(units):
-        rows = np.nonzero(drawn == i)[0]  # a rep appears once per time it drew run i
-        if rows.size:
-            total += np.bincount(rows, weights=_draws(unit, rows.size, rng), minlength=reps)
-    return total / len(units)
-
-
 @dataclass
 class _Cells:
-    """One persona's cells for one measure: point cell means, bootstrap cell means, runs per cell."""
-    point: dict[str, float]
-    draws: dict[str, np.ndarray]
-    n: dict[str, int]
+    """One persona's run-level drifts for one measure, per cell, and its runs left out."""
+    drifts: dict[str, np.ndarray]
     skipped: int
 
-    def contrast(self, weights: dict[str, float]) -> tuple[float, np.ndarray]:
-        return (cast(float, sum(w * self.point[c] for c, w in weights.items())),
-                cast(np.ndarray, sum(w * self.draws[c] for c, w in weights.items())))
+    @property
+    def n(self) -> dict[str, int]:
+        return {c: len(d) for c, d in self.drifts.items()}
 
 
-def _cells(by_cell: dict[str, list[Unit]], skipped: int, reps: int, rng: np.random.Generator) -> _Cells:
-    return _Cells({c: float(np.mean([_point(u) for u in units])) for c, units in by_cell.items()},
-                  {c: _cell_draws(units, reps, rng) for c, units in by_cell.items()},
-                  {c: len(units) for c, units in by_cell.items()}, skipped)
+def _cells(by_cell: dict[str, list[Unit]], skipped: int) -> _Cells:
+    return _Cells({c: np.array([_point(u) for u in units]) for c, units in by_cell.items()}, skipped)
 
 
-def _measure_effects(measure: str, units: dict[str, dict[str, list[Unit]]], skipped: dict[str, int],
-                     reps: int, seed: int) -> list[Effect]:
+def _measure_effects(measure: str, units: dict[str, dict[str, list[Unit]]], skipped: dict[str, int]
+                     ) -> list[Effect]:
     """Per persona (and pooled when there are several): each effect on this measure's drift."""
-    rng = _rng(seed, measure)
-    cells = {persona: _cells(units.get(persona, {}), skipped.get(persona, 0), reps, rng)
+    cells = {persona: _cells(units.get(persona, {}), skipped.get(persona, 0))
              for persona in sorted(set(units) | set(skipped))}
     base = dict(measure=measure, statistic="D" if measure.startswith(PROFILE) else kind_of(measure))
     rows = [_effect(effect, {persona: c}, persona, base) for persona, c in cells.items() for effect in CONTRASTS]
@@ -249,20 +268,12 @@ def _measure_effects(measure: str, units: dict[str, dict[str, list[Unit]]], skip
 
 
 def _effect(effect: str, cells: dict[str, _Cells], persona: str, base: dict) -> Effect:
-    """The first contrast some persona has all the cells for; pooled: the mean over those personas."""
+    """The first contrast some persona has all the cells for; pooled: over those personas."""
     for basis, weights in CONTRASTS[effect]:
-        members = [p for p, c in cells.items() if set(weights) <= set(c.n)]
+        members = {p: c for p, c in cells.items() if set(weights) <= set(c.drifts)}
         if members:
-            points, draws = zip(*(cells[p].contrast(weights) for p in members))
-            lone = sorted({c for p in members for c in weights if cells[p].n[c] < 2})
-            # One run in a cell leaves no between-run variation to resample: its interval would only
-            # measure noise within that run (a profile's D: none at all), so there is none.
-            low, high = (None, None) if lone else percentile_interval(np.mean(draws, axis=0))
-            basis += f"; no interval: 1 run in {', '.join(lone)}" if lone else ""
-            return Effect(**base, persona=persona, effect=effect, basis=basis, estimate=float(np.mean(points)),
-                          ci_low=low, ci_high=high, n={c: sum(cells[p].n[c] for p in members) for c in weights},
-                          skipped=sum(cells[p].skipped for p in members), personas=members)
-    present = {c for one in cells.values() for c in one.n}
+            return _estimated(effect, basis, weights, members, persona, base)
+    present = {c for one in cells.values() for c in one.drifts}
     missing = [c for c in CELLS if c not in present]
     why = f"no usable runs in {', '.join(missing)}" if missing else "no persona has usable runs in all its cells"
     return Effect(**base, persona=persona, effect=effect, estimate=None, ci_low=None, ci_high=None,
@@ -271,7 +282,27 @@ def _effect(effect: str, cells: dict[str, _Cells], persona: str, base: dict) -> 
                   skipped=sum(one.skipped for one in cells.values()), personas=sorted(cells))
 
 
-def _effects(runs: list[_Run], reps: int, seed: int) -> list[Effect]:
+def _estimated(effect: str, basis: str, weights: dict[str, float], cells: dict[str, _Cells], persona: str,
+               base: dict) -> Effect:
+    """The contrast over the personas in `cells`: every persona-cell a group, its weight divided by
+    the personas, so the estimate is the mean of the per-persona contrasts and its variance comes
+    from all their runs; the Welch-Satterthwaite t interval of `stats.contrasts`."""
+    terms = [(one.drifts[c], w / len(cells)) for one in cells.values() for c, w in weights.items()]
+    result = contrast([drifts for drifts, _ in terms], [w for _, w in terms])
+    lone = sorted({c for one in cells.values() for c in weights if one.n[c] < 2})
+    # One run in a cell leaves no between-run variation to estimate: its interval would rest on
+    # nothing (a profile's D, or a figure's drift, is one number per run), so there is none.
+    if lone:
+        basis += f"; no interval: 1 run in {', '.join(lone)}"
+    elif result.p_value is None:
+        basis += f"; {NO_SPREAD}"
+    return Effect(**base, persona=persona, effect=effect, basis=basis, estimate=result.estimate,
+                  ci_low=result.ci_low, ci_high=result.ci_high, df=result.df, p_value=result.p_value,
+                  n={c: sum(one.n[c] for one in cells.values()) for c in weights},
+                  skipped=sum(one.skipped for one in cells.values()), personas=list(cells))
+
+
+def _effects(runs: list[_Run]) -> list[Effect]:
     """Every measure some run recorded (figures, then profiles); a run that recorded it without a
     usable value at stage 0 or the final stage is skipped and counted."""
     rows = []
@@ -283,29 +314,31 @@ def _effects(runs: list[_Run], reps: int, seed: int) -> list[Effect]:
                 units[r.info.persona][r.info.cell].append(r.units[measure])
             else:
                 skipped[r.info.persona] += 1
-        rows += _measure_effects(measure, units, skipped, reps, seed)
+        rows += _measure_effects(measure, units, skipped)
     return sorted(rows, key=lambda e: (e.persona == "pooled", e.persona))  # stable: measures keep their order
+
+
+def _adjusted(effects: list[Effect], primary: set[str]) -> list[Effect]:
+    """Each effect marked primary or exploratory; Holm's adjustment over each persona scope's
+    primary effects that have a p-value (the pre-specified family: its size is fixed by the
+    readings and the design, not by which effects look interesting)."""
+    marked = [e.model_copy(update={"primary": e.measure in primary}) for e in effects]
+    families: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for i, e in enumerate(marked):
+        if e.primary and e.p_value is not None:
+            families[e.persona].append((i, e.p_value))
+    for family in families.values():
+        for (i, _), p in zip(family, holm([p for _, p in family])):
+            marked[i] = marked[i].model_copy(update={"p_adjusted": p})
+    return marked
 
 
 # --- Coherence across seeds ------------------------------------------------------------------------
 
-def _rho(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman rho per row over the columns valid (not NaN) in both; NaN where fewer than 3 keys
-    remain or a side does not vary."""
-    both = ~np.isnan(x) & ~np.isnan(y)
-    n = both.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):  # rows left with no key: NaN, dropped below
-        rx, ry = (r - np.nansum(r, axis=1, keepdims=True) / n for r in (
-            stats.rankdata(np.where(both, v, np.nan), axis=1, nan_policy="omit") for v in (x, y)))
-        denominator = np.sqrt(np.nansum(rx**2, axis=1) * np.nansum(ry**2, axis=1))
-        rho = np.nansum(rx * ry, axis=1) / denominator
-    return np.where((n[:, 0] >= 3) & (denominator > 0), rho, np.nan)
-
-
 def _agreement(profiles: np.ndarray, picks: np.ndarray) -> np.ndarray:
     """Mean pairwise rho between seeds (rows of `profiles`) over the picked keys, one per row of
     `picks`; NaN where no pair is defined."""
-    rhos = np.array([_rho(profiles[a][picks], profiles[b][picks])
+    rhos = np.array([rowwise_spearman(profiles[a][picks], profiles[b][picks])
                      for a, b in itertools.combinations(range(len(profiles)), 2)])
     defined = ~np.isnan(rhos)
     with np.errstate(invalid="ignore"):
@@ -356,7 +389,8 @@ def _cell_order(item: tuple) -> tuple:
 
 def analyse(sweep_dir: Path, reps: int = 1000, seed: int = 0) -> Analysis:
     """Effects of capability, reflection and their interaction on every figure's and profile's
-    drift, per persona and pooled, and the coherence of seeds; reads the folder, writes nothing."""
+    drift, per persona and pooled (t intervals over runs; Holm within the primary measures), and
+    the coherence of seeds (bootstrapped: `reps`, `seed`); reads the folder, writes nothing."""
     if reps < 1:
         raise SimulatorError("--reps", "", f"{reps}: a bootstrap needs at least one resample",
                              "give --reps 1000 (the default)")
@@ -368,11 +402,14 @@ def analyse(sweep_dir: Path, reps: int = 1000, seed: int = 0) -> Analysis:
     runs = sorted((r for r in loaded if isinstance(r, _Run)),
                   key=lambda r: (r.info.persona, CELLS.index(r.info.cell), r.info.seed, r.info.folder))
     excluded = [r for r in loaded if isinstance(r, ExcludedRun)] + _failed_before_starting(sweep_dir, folders)
-    effects, coherence = _effects(runs, reps, seed), _coherences(runs, reps, seed)
+    readings = sorted(set().union(*(r.readings for r in runs)))
+    effects = _effects(runs)
+    primary = sorted(set(readings) & {e.measure for e in effects})
+    effects, coherence = _adjusted(effects, set(primary)), _coherences(runs, reps, seed)
     infos = [r.info for r in runs]
-    return Analysis(sweep_dir=str(sweep_dir), reps=reps, seed=seed, runs=infos, excluded=excluded,
-                    effects=effects, coherence=coherence,
-                    summary=summary_lines(infos, excluded, effects, coherence, reps, seed))
+    return Analysis(sweep_dir=str(sweep_dir), reps=reps, seed=seed, readings=readings, primary=primary,
+                    runs=infos, excluded=excluded, effects=effects, coherence=coherence,
+                    summary=summary_lines(infos, excluded, effects, coherence, reps, seed, primary, readings))
 
 
 def _failed_before_starting(sweep_dir: Path, folders: list[Path]) -> list[ExcludedRun]:
@@ -391,11 +428,17 @@ def _runs_text(n: dict[str, int]) -> str:
     return "runs per cell " + ", ".join(f"{c} {k}" for c, k in n.items())
 
 
+def _p_text(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _effect_line(e: Effect) -> str:
     what = f"{e.measure.removeprefix(PROFILE)} profile drift (D)" if e.statistic == "D" else f"{e.measure} drift"
     who = e.persona if e.persona != "pooled" else f"pooled over {', '.join(e.personas)}"
-    where = ", ".join([who, *([e.basis] if e.basis != "factorial" else []), _runs_text(e.n)])
-    assert e.estimate is not None, "only an effect with an estimate and an interval gets a line"
+    assert e.estimate is not None and e.p_value is not None, "only an effect with an interval gets a line"
+    tested = (f"p {_p_text(e.p_value)}, Holm-adjusted {_p_text(e.p_adjusted)}" if e.p_adjusted is not None
+              else f"p {_p_text(e.p_value)}, unadjusted")
+    where = ", ".join([who, *([e.basis] if e.basis != "factorial" else []), _runs_text(e.n), tested])
     interval = f"{e.estimate:+.2f} [{e.ci_low:+.2f}, {e.ci_high:+.2f}]"
     if e.effect == "interaction":
         return (f"capability x reflection interaction on {what}: {interval}: capability's effect is "
@@ -408,11 +451,14 @@ def _grouped(title: str, items: dict[str, list[str]]) -> list[str]:
 
 
 def summary_lines(runs: list[RunInfo], excluded: list[ExcludedRun], effects: list[Effect],
-                  coherence: list[Coherence], reps: int, seed: int) -> list[str]:
+                  coherence: list[Coherence], reps: int, seed: int, primary: list[str],
+                  readings: list[str]) -> list[str]:
     per_cell: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CELLS, 0))
     for r in runs:
         per_cell[r.persona][r.cell] += 1
-    lines = [f"{len(runs)} completed runs; bootstrap {reps} reps (seed {seed}), 95% percentile intervals"]
+    lines = [f"{len(runs)} completed runs; effects: contrasts of cell means of run-level drifts, 95% t intervals "
+             f"over runs (Welch-Satterthwaite df); coherence: bootstrap {reps} reps of profile keys (seed {seed}), "
+             "95% percentile intervals"]
     lines += [f"runs per cell, {persona}: " + ", ".join(f"{c} {k}" for c, k in n.items())
               for persona, n in per_cell.items()]
     lines += [f"excluded: {r.folder} ({r.reason})" for r in excluded]
@@ -420,30 +466,65 @@ def summary_lines(runs: list[RunInfo], excluded: list[ExcludedRun], effects: lis
     if len(finals) > 1:
         lines.append(f"note: runs end at different stages ({', '.join(map(str, finals))}); each run's drift is "
                      "to its own final stage")
-    return lines + _effect_lines(effects) + _coherence_lines(coherence)
+    return lines + _primary_lines(primary, readings) + _effect_lines(effects) + _coherence_lines(coherence)
+
+
+def _primary_lines(primary: list[str], readings: list[str]) -> list[str]:
+    """Which measures were pre-specified, and how each kind is judged: said before any result."""
+    absent = [name for name in readings if name not in primary]
+    lines = ([f"primary measures (named in the runs' stats.readings): {', '.join(primary)}; Holm's adjustment "
+              "within them, per persona and pooled, over their capability, reflection and interaction effects "
+              "together: a primary effect is stated when its adjusted p < 0.05; every other measure is "
+              "exploratory (unadjusted, marked so, and weighed against chance)"] if primary else
+             ["primary measures: none (no figure the runs' stats.readings name is measured here); every effect "
+              "is exploratory (unadjusted, marked so, and weighed against chance)"])
+    if absent:
+        lines.append("named in stats.readings but not analysed here (whole-instrument figures, or not recorded): "
+                     + ", ".join(absent))
+    return lines
+
+
+UNCLEAR = "no effect distinguishable from zero at this sample size:"
+NOT_AFTER_HOLM = "primary, interval excludes zero but not after Holm's adjustment (adjusted p >= 0.05):"
+UNKNOWN = "not estimable (why: the table's basis column):"
+LONE = "estimated, but no interval (1 run in a cell; run more seeds):"
+SAME = "estimated, but no interval (every run's drift the same within each cell):"
 
 
 def _effect_lines(effects: list[Effect]) -> list[str]:
-    """A sentence per effect whose interval excludes zero; the others listed by name."""
-    lines: list[str] = []
-    unclear: dict[str, list[str]] = defaultdict(list)
-    unknown: dict[str, list[str]] = defaultdict(list)
-    lone: dict[str, list[str]] = defaultdict(list)
+    """A sentence per finding: a primary effect whose Holm-adjusted p < 0.05, or, marked
+    exploratory, another whose unadjusted interval excludes zero; the rest listed by name."""
+    findings: list[str] = []
+    exploratory: list[str] = []
+    tested = 0  # exploratory effects with an interval: the denominator of the chance note
+    groups: dict[str, dict[str, list[str]]] = {t: defaultdict(list) for t in (NOT_AFTER_HOLM, UNCLEAR, UNKNOWN,
+                                                                                LONE, SAME)}
     for e in effects:
         if e.persona == "pooled" and len(e.personas) < 2:
             continue  # it repeats the one persona's line
-        if e.estimate is None:
-            unknown[f"{e.persona}, {e.effect}"].append(e.measure)
-        elif e.ci_low is None or e.ci_high is None:
-            lone[f"{e.persona}, {e.effect}"].append(e.measure)
-        elif e.ci_low > 0 or e.ci_high < 0:
-            lines.append(_effect_line(e))
+        if e.p_value is not None and not e.primary:
+            tested += 1
+        group = _group_of(e)
+        if group == "finding":
+            findings.append(_effect_line(e))
+        elif group == "exploratory":
+            exploratory.append(f"exploratory: {_effect_line(e)}")
         else:
-            unclear[f"{e.persona}, {e.effect}"].append(e.measure)
-    return (lines + _chance_note("effect", len(lines), len(lines) + sum(map(len, unclear.values())))
-            + _grouped("no effect distinguishable from zero at this sample size:", unclear)
-            + _grouped("not estimable (why: the table's basis column):", unknown)
-            + _grouped("estimated, but no interval (1 run in a cell; run more seeds):", lone))
+            groups[group][f"{e.persona}, {e.effect}"].append(e.measure)
+    return (findings + exploratory + _chance_note("exploratory effect", len(exploratory), tested)
+            + [line for title, items in groups.items() for line in _grouped(title, items)])
+
+
+def _group_of(e: Effect) -> str:
+    """Where an effect's summary goes: a finding, an exploratory line, or one of the lists by name."""
+    if e.estimate is None:
+        return UNKNOWN
+    if e.p_value is None or e.ci_low is None or e.ci_high is None:
+        return SAME if NO_SPREAD in e.basis else LONE
+    if e.primary:
+        return ("finding" if e.p_adjusted is not None and e.p_adjusted < ALPHA
+                else NOT_AFTER_HOLM if e.p_value < ALPHA else UNCLEAR)
+    return "exploratory" if e.ci_low > 0 or e.ci_high < 0 else UNCLEAR
 
 
 def _chance_note(kind: str, hits: int, tested: int) -> list[str]:
@@ -451,7 +532,7 @@ def _chance_note(kind: str, hits: int, tested: int) -> list[str]:
     if not tested:
         return []
     return [f"note: {hits} of {tested} {kind} intervals exclude zero; with no effect anywhere about "
-            f"{(1 - CONFIDENCE) * tested:.1f} would by chance (95% intervals, no correction for multiple comparisons)"]
+            f"{ALPHA * tested:.1f} would by chance (95% intervals, no correction for multiple comparisons)"]
 
 
 def _coherence_lines(coherence: list[Coherence]) -> list[str]:
@@ -478,6 +559,14 @@ def _number(x: float | None) -> str:
     return "-" if x is None else f"{x:+.3f}"
 
 
+def _p(p: float | None) -> str:
+    return "-" if p is None else f"{p:.4f}"
+
+
+def _df(df: float | None) -> str:
+    return "-" if df is None else f"{df:.1f}"
+
+
 def _interval_text(i: Interval | None) -> str:
     if i is None or i.estimate is None:
         return "-"
@@ -487,12 +576,13 @@ def _interval_text(i: Interval | None) -> str:
 
 def format_analysis(a: Analysis) -> str:
     """Plain-text tables: effects, then coherence across seeds, then the summary lines."""
-    lines = [f"sweep {a.sweep_dir}: {len(a.runs)} runs analysed, {len(a.excluded)} excluded; "
-             f"bootstrap {a.reps} reps, seed {a.seed}", ""]
+    lines = [f"sweep {a.sweep_dir}: {len(a.runs)} runs analysed, {len(a.excluded)} excluded; effects: t "
+             f"intervals over runs; coherence: bootstrap {a.reps} reps, seed {a.seed}", ""]
     if a.effects:
         frame = pd.DataFrame([{
             "persona": e.persona, "measure": e.measure, "effect": e.effect, "estimate": _number(e.estimate),
-            "ci_low": _number(e.ci_low), "ci_high": _number(e.ci_high),
+            "ci_low": _number(e.ci_low), "ci_high": _number(e.ci_high), "df": _df(e.df),
+            "p": _p(e.p_value), "p_holm": _p(e.p_adjusted), "measure is": "primary" if e.primary else "exploratory",
             "n ctl/refl/cap/comb": "/".join(str(e.n[c]) if c in e.n else "-" for c in CELLS),
             "skipped": e.skipped, "basis": e.basis} for e in a.effects])
         lines += ["effects on drift (final stage - stage 0; profiles: D = 1 - Spearman rho vs stage 0)",
@@ -504,5 +594,5 @@ def format_analysis(a: Analysis) -> str:
             "change": _interval_text(c.change), "note": c.note or ""} for c in a.coherence])
         lines += ["coherence across seeds (mean pairwise Spearman rho between seeds' profiles)",
                   frame.to_string(index=False), ""]
-    lines += ["resampled: " + "; ".join(f"{k}: {v}" for k, v in a.resampled.items()), "", "summary:"]
+    lines += ["methods: " + "; ".join(f"{k}: {v}" for k, v in a.methods.items()), "", "summary:"]
     return "\n".join(lines + [f"  {line}" for line in a.summary])

@@ -3,15 +3,15 @@
 Reads run folders only, never writes to them. Runs are grouped by config keys (`--by`); a group's
 figure at a stage pools the valid values of all its runs. Answers within a run are not independent
 of each other (one persona, one memory, one trajectory), so where two or more runs contribute, the
-interval comes from a cluster bootstrap over runs rather than from treating all answers as one
-sample. The bootstrap is seeded per (group, stage, figure): the same folders and seed always give
-the same numbers, and adding a group or figure leaves the others' intervals unchanged.
+runs are the independent units: the pooled mean (all valid values / their count, a ratio estimator)
+gets a cluster-robust (sandwich) variance over runs, times R / (R - 1) for few runs, and a t interval
+on R - 1 df, clipped to the figure's scale (`simulator.stats.contrasts.cluster_mean`). Nothing is
+resampled, so the same folders always give the same numbers, whatever the other groups.
 """
 
 from __future__ import annotations
 
 import difflib
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +24,12 @@ from simulator.errors import SimulatorError
 from simulator.measure.summary import Observation, figure, figure_cell, kind_of, observations
 from simulator.read.runs import ExcludedRun, find_runs, open_run
 from simulator.read.tables import config_columns
-from simulator.stats.figures import Figure, percentile_interval
+from simulator.stats.contrasts import cluster_mean
+from simulator.stats.figures import RATE_BOUNDS, SCORE_BOUNDS, Figure
 
 SINGLE_RUN_METHOD = {"mean": "t", "rate": "jeffreys"}  # what a run's own summary uses
+CLUSTER_METHOD = "cluster-robust t over runs"
+BOUNDS = {"mean": SCORE_BOUNDS, "rate": RATE_BOUNDS}  # a pooled interval stays on its figure's scale
 COMMON_KEYS = ("persona", "schedule.name", "model.model_name", "model.model", "seed", "probes.samples")
 
 
@@ -39,8 +42,9 @@ class Member(BaseModel):
 class PooledFigure(Figure):
     """One figure of one group at one stage: a Figure over the pooled valid values of the group's runs."""
 
-    runs: int = Field(description="Runs with at least one valid value here (the bootstrap's clusters).")
-    method: str = Field(description="How the interval was computed: t, jeffreys, or cluster bootstrap over runs.")
+    runs: int = Field(description="Runs with at least one valid value here (the interval's clusters).")
+    method: str = Field(description="How the interval was computed: t or jeffreys (one run, or runs that all have "
+                        "the same mean), or cluster-robust t over runs (R - 1 df).")
 
 
 class Group(BaseModel):
@@ -54,8 +58,6 @@ class RunsComparison(BaseModel):
     paths: list[str]
     by: list[str] = Field(description="The --by keys as resolved (schedule -> schedule.name).")
     resolved: dict[str, str] = Field(description="--by keys that named a part of the config, and the key used.")
-    reps: int
-    seed: int
     groups: list[Group]
     excluded: list[ExcludedRun] = Field(description="Run folders that could not be read, with why: never silently.")
 
@@ -104,43 +106,30 @@ def _groups(runs: list[_Run], by: list[str]) -> list[tuple[str, dict[str, Any], 
             for values in sorted(members, key=lambda vs: tuple(map(_order, vs)))]
 
 
-def _bootstrap(values: list[np.ndarray], reps: int, rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile interval of the pooled mean: runs drawn with replacement, then each drawn run's
-    valid values with replacement (afresh each time it is drawn)."""
-    drawn = rng.integers(len(values), size=(reps, len(values)))
-    total, count = np.zeros(reps), np.zeros(reps)
-    for i, v in enumerate(values):
-        rows = np.nonzero(drawn == i)[0]  # a rep appears once per time it drew run i
-        if rows.size:
-            sums = v[rng.integers(len(v), size=(rows.size, len(v)))].sum(axis=1)
-            total += np.bincount(rows, weights=sums, minlength=reps)
-            count += np.bincount(rows, minlength=reps) * len(v)
-    return percentile_interval(total / count)
-
-
-def _pooled(name: str, per_run: list[list[Observation]], where: str, reps: int, seed: int) -> PooledFigure:
-    """One run with values: its own summary's figure; more: the pooled mean, cluster-bootstrapped."""
+def _pooled(name: str, per_run: list[list[Observation]]) -> PooledFigure:
+    """One run with values: its own summary's figure; more: the pooled mean with a cluster-robust
+    t interval over runs."""
     values = [np.array([float(v) for _, v in obs if v is not None]) for obs in per_run]
     values = [v for v in values if v.size]
     single = figure(name, [o for obs in per_run for o in obs])
-    # Values that are all equal would bootstrap to a zero-width interval, a certainty no run gave:
-    # they get the one-sample interval of the pooled values (Jeffreys for rates; none for scores).
-    if len(values) < 2 or np.ptp(np.concatenate(values)) == 0:
+    pooled = cluster_mean(values, BOUNDS[kind_of(name)]) if len(values) >= 2 else None
+    # Runs with one mean (values all equal, say) leave no spread between runs to scale a t by, and a
+    # zero-width interval would be a certainty no run gave: they get the one-run interval of the
+    # pooled values, as if independent.
+    if pooled is None or pooled.ci_low is None or pooled.ci_high is None or pooled.df is None:
         return PooledFigure(**single.model_dump(), runs=len(values), method=SINGLE_RUN_METHOD[kind_of(name)])
-    low, high = _bootstrap(values, reps, np.random.default_rng([seed, zlib.crc32(where.encode())]))
-    return PooledFigure(**single.model_dump(exclude={"value", "ci_low", "ci_high"}),
-                        value=float(np.concatenate(values).mean()), ci_low=low, ci_high=high,
-                        runs=len(values), method=f"cluster bootstrap over runs ({reps} reps)")
+    return PooledFigure(**single.model_dump(exclude={"value", "ci_low", "ci_high"}), value=pooled.estimate,
+                        ci_low=pooled.ci_low, ci_high=pooled.ci_high, runs=len(values),
+                        method=f"{CLUSTER_METHOD} ({pooled.df:.0f} df)")
 
 
-def _group_figures(label: str, runs: list[_Run], reps: int, seed: int) -> dict[str, dict[int, PooledFigure]]:
+def _group_figures(runs: list[_Run]) -> dict[str, dict[int, PooledFigure]]:
     found: dict[str, dict[int, list[list[Observation]]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
         for stage, figures in r.found.items():
             for name, obs in figures.items():
                 found[name][stage].append(obs)
-    return {name: {stage: _pooled(name, per_run, f"{label}|{stage}|{name}", reps, seed)
-                   for stage, per_run in sorted(by_stage.items())}
+    return {name: {stage: _pooled(name, per_run) for stage, per_run in sorted(by_stage.items())}
             for name, by_stage in sorted(found.items())}
 
 
@@ -160,21 +149,17 @@ def _folders(paths: list[Path]) -> list[Path]:
     return folders
 
 
-def compare(paths: list[Path], by: list[str], reps: int = 1000, seed: int = 0) -> RunsComparison:
+def compare(paths: list[Path], by: list[str]) -> RunsComparison:
     """Every figure of every group at every stage, pooled over the group's runs; reads, writes nothing."""
-    if reps < 1:
-        raise SimulatorError("--reps", "", f"{reps}: a bootstrap needs at least one resample",
-                             "give --reps 1000 (the default)")
     loaded = [_load(folder) for folder in _folders(paths)]
     runs = [r for r in loaded if isinstance(r, _Run)]
     known = {key for r in runs for key in r.columns}
     keys = [_resolve(key, known) for key in by] if runs else list(by)  # no readable run: nothing to check against
     groups = [Group(label=label, keys=values, runs=[_member(r) for r in members],
-                    figures=_group_figures(label, members, reps, seed))
+                    figures=_group_figures(members))
               for label, values, members in _groups(runs, keys)]
     return RunsComparison(paths=[str(p) for p in paths], by=keys, resolved={k: r for k, r in zip(by, keys) if k != r},
-                      reps=reps, seed=seed, groups=groups,
-                      excluded=[r for r in loaded if isinstance(r, ExcludedRun)])
+                          groups=groups, excluded=[r for r in loaded if isinstance(r, ExcludedRun)])
 
 
 def format_comparison(c: RunsComparison) -> tuple[list[str], list[list[str]], list[str]]:
@@ -195,10 +180,10 @@ def _footnotes(c: RunsComparison) -> list[str]:
              "the mean of all the group's valid values (a rate, or a mean judge score), so runs with more "
              "answers weigh more",
              "intervals: one run: Student-t (scores) or Jeffreys (rates), as in the run's own summary; two or "
-             f"more runs: cluster bootstrap over runs ({c.reps} reps, seed {c.seed}; runs resampled with "
-             "replacement, then each drawn run's valid values), 95% percentile; with few runs it is rough and "
-             "tends to be too narrow; where all the valid values are equal: Jeffreys on the pooled values "
-             "(scores: none), as if independent",
+             "more runs: cluster-robust t over runs (the runs are the independent units: sandwich variance of "
+             "the pooled mean over runs, times R/(R-1), t on R-1 df, clipped to the scale), wide with few "
+             "runs, as it should be; where every run has the same mean (all values equal, say): the one-run "
+             "interval of the pooled values, as if independent",
              "figures computed over a whole instrument (kappa, value-profile figures) are not pooled here"]
     lines += [f"--by {key}: resolved to {key_used}" for key, key_used in c.resolved.items()]
     lines += ["", "groups:"]

@@ -139,12 +139,16 @@ def rate_interval(successes: float, n: float, confidence: float = CONFIDENCE
 def clustered_rate(outcomes: list[bool], clusters: list[str] | None, confidence: float = CONFIDENCE
                    ) -> tuple[float | None, float | None, float | None]:
     """A rate whose outcomes may share clusters: the Jeffreys interval on the effective sample
-    size n / design effect (Korn and Graubard's adjustment for clustered binomial data), so an
+    size n / design effect, shrunk further by (t_{n-1} / t_{clusters-1})^2 for the few clusters
+    the variance rests on (Korn and Graubard 1998's interval for clustered binomial data), so an
     item answered alike in every sample counts for less than independent answers."""
     x, n = sum(outcomes), len(outcomes)
     if n == 0:
         return None, None, None
-    deff, _ = design_effect([float(o) for o in outcomes], clusters)
+    deff, df = design_effect([float(o) for o in outcomes], clusters)
+    if n > 1:
+        tail = 0.5 + confidence / 2
+        deff *= (stats.t.ppf(tail, df) / stats.t.ppf(tail, n - 1)) ** 2
     value, low, high = rate_interval(x / deff, n / deff, confidence)
     return x / n, low, high
 

@@ -141,8 +141,8 @@ class _Keys:
         if len(measured) < len(self.halves):
             return None
         split = [rowwise_spearman(h[0][picks], h[1][picks]) for h in measured]
-        stepped = [2 * r / (1 + r) for r in split]
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"):  # a split rho of -1 steps up to -inf: not above 0
+            stepped = [2 * r / (1 + r) for r in split]
             return np.where((stepped[0] > 0) & (stepped[1] > 0), np.sqrt(stepped[0] * stepped[1]), np.nan)
 
 
@@ -151,7 +151,7 @@ def stage_reliability(halves: tuple[Items, Items] | None) -> float | None:
         return None
     x, y = paired(profile_of(halves[0]), profile_of(halves[1]), sorted(set(halves[0]) | set(halves[1])))
     d = spearman_distance(x, y)
-    return None if d is None else 2 * (1 - d) / (2 - d)  # Spearman-Brown of rho = 1 - d
+    return None if d is None or d >= 2 else 2 * (1 - d) / (2 - d)  # Spearman-Brown of rho = 1 - d (None at -1)
 
 
 def _interval(draws: np.ndarray, reps: int) -> tuple[float | None, float | None]:
