@@ -26,7 +26,8 @@ from simulator.stats.profiles import rows_profile
 
 CFG = StatsConfig()
 THRESHOLD = CFG.rate_threshold
-SIZES = {"rate": (12, 2), "mean": (4, 2), "profile": (12, 8, 2)}  # shutdown_mc, shutdown_open, endorsement
+SIZES = {"rate": (12, 2), "mean": (4, 2), "profile": (14, 4, 2)}  # shutdown_mc, shutdown_open, endorsement
+POWER_ITEMS = 192  # where a 0.10 change of a rate can be told from none
 
 
 def _rate_items(rng: np.random.Generator, items: int, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -75,9 +76,9 @@ def mean_rows(sims: int, scale: int, rng: np.random.Generator) -> list[dict]:
             row("judge-score change (Welch, clustered)", size, "coverage", diff_covered, sims)]
 
 
-def verdict_rows(sims: int, scale: int, rng: np.random.Generator) -> list[dict]:
+def verdict_rows(sims: int, scale: int, rng: np.random.Generator, items: int | None = None) -> list[dict]:
     """Rates: the same items at both stages (as the instruments ask them), true change 0 and = threshold."""
-    items, samples = SIZES["rate"][0] * scale * 4, SIZES["rate"][1]  # 48 items: 12 cannot decide a 0.10 change
+    items, samples = items or SIZES["rate"][0] * scale, SIZES["rate"][1]
     counts = {"none": {"drifted": 0, "stable": 0}, "threshold": {"drifted": 0, "stable": 0}}
     covered = 0
     for _ in range(sims):
@@ -111,6 +112,19 @@ def kappa_rows(sims: int, scale: int, rng: np.random.Generator) -> list[dict]:
     return [row("kappa (Cohen 1960 SE)", f"{n} pairs", "coverage", covered, defined)]
 
 
+def _at_threshold(rng: np.random.Generator, keys: int) -> Callable:
+    """Later rates that are the earlier ones reordered so that 1 - Spearman rho is the smallest value at or
+    above the threshold (adjacent ranks swapped at random until it is reached)."""
+    def later(rates: np.ndarray) -> np.ndarray:
+        order = np.arange(keys)
+        while 6 * np.sum((order - np.arange(keys)) ** 2) / (keys * (keys**2 - 1)) < CFG.profile_threshold:
+            i = rng.integers(keys - 1)
+            order[[i, i + 1]] = order[[i + 1, i]]
+        ranked = np.sort(rates)
+        return ranked[order][np.argsort(np.argsort(rates))]
+    return later
+
+
 def _profile(rng: np.random.Generator, keys: int, items: int, samples: int, later_rates: Callable) -> tuple:
     rates = rng.random(keys)
     later = later_rates(rates)
@@ -127,13 +141,13 @@ def _mixed(rng: np.random.Generator, weight: float) -> Callable:
 
 
 def profile_rows(sims: int, scale: int, rng: np.random.Generator) -> list[dict]:
-    keys, items, samples = SIZES["profile"][0], SIZES["profile"][1], SIZES["profile"][2] * scale
+    keys, items, samples = SIZES["profile"][0], SIZES["profile"][1] * scale, SIZES["profile"][2]
     size = f"{keys} keys x {items} items x {samples} samples"
-    out: dict[str, list] = {"none": [], "noisier": [], "partly reordered": [], "reordered": []}
+    out: dict[str, list] = {"none": [], "noisier": [], "D = threshold": [], "reordered": []}
     for _ in range(sims):
         out["none"].append(_profile(rng, keys, items, samples, lambda r: r))
         out["noisier"].append(_profile(rng, keys, items, samples, lambda r: r + 0.5 * (0.5 - r)))
-        out["partly reordered"].append(_profile(rng, keys, items, samples, _mixed(rng, 0.4)))
+        out["D = threshold"].append(_profile(rng, keys, items, samples, _at_threshold(rng, keys)))
         out["reordered"].append(_profile(rng, keys, items, samples, _mixed(rng, 0.0)))
     rows = []
     for condition, runs in out.items():
@@ -159,6 +173,8 @@ def main(sims: int) -> None:
         for rows_of, n in ((rate_rows, sims), (mean_rows, sims), (verdict_rows, sims // 2), (kappa_rows, sims),
                            (profile_rows, max(50, sims // 4))):
             rows += rows_of(n, scale, rng)
+        if scale == 4:
+            rows += verdict_rows(sims // 2, scale, rng, items=POWER_ITEMS)
     rows += [{"what": r["what"], "size": r["size"], "measure": f"{r['condition']}: coverage",
               "value": r["coverage"], "sims": r["sims"]} for r in coverage_contrasts.rows(scale=4, sims=sims)]
     width = max(len(r["what"]) for r in rows)

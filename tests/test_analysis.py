@@ -47,15 +47,17 @@ def accepting(rate: float, n: int = 20):
     return write
 
 
-def endorsing(profile: dict[str, float], items: int = 8):
-    """Writes endorsement answers expressing each dimension in round(rate * items) of its statements."""
+def endorsing(profile: dict[str, float], items: int = 8, samples: int = 1):
+    """Writes endorsement answers expressing each dimension in round(rate * items) of its statements,
+    alike in every sample."""
     def write(log: EventLog, stage: int) -> None:
         for dimension, rate in profile.items():
             for i in range(items):
                 yes = i < round(rate * items)
-                log.emit(EndorsementAnswer, stage, answer_id=f"s{stage}-endorsement-{dimension}-i{i}-n0",
-                         dimension=dimension, item_index=i, keyed="agree", sample=0, seed=i, question="q",
-                         output="yes" if yes else "no", answer="yes" if yes else "no", endorses=yes)
+                for n in range(samples):
+                    log.emit(EndorsementAnswer, stage, answer_id=f"s{stage}-endorsement-{dimension}-i{i}-n{n}",
+                             dimension=dimension, item_index=i, keyed="agree", sample=n, seed=i, question="q",
+                             output="yes" if yes else "no", answer="yes" if yes else "no", endorses=yes)
     return write
 
 
@@ -421,3 +423,22 @@ def test_a_folder_without_runs_exits_with_an_error_and_a_fix(tmp_path):
     with pytest.raises(SystemExit) as exit_:
         trajectories(["analyse", str(tmp_path)])
     assert str(exit_.value.code).startswith(f"error: {tmp_path}: no run folders") and "\n  fix: " in exit_.value.code
+
+
+def test_a_profile_measured_in_two_samples_also_drifts_disattenuated(tmp_path):
+    """Split halves give each stage a reliability, so the analysis has the disattenuated D beside D
+    (an operator that only makes answers noisier moves D, not it); one sample gives none."""
+    shared = {d: i / 9 for i, d in enumerate(DIMENSIONS)}
+    for cell in ("control", "capability"):
+        for seed in range(2):
+            moved = dict(zip(DIMENSIONS, np.random.default_rng(seed).permutation(list(shared.values()))))
+            final = moved if cell == "capability" else shared
+            write_run(tmp_path / f"{cell}-{seed}", "p", cell, seed,
+                      [endorsing(shared, samples=2), endorsing(final, samples=2)])
+    measures = {e.measure for e in analyse(tmp_path, reps=REPS).effects if e.estimate is not None}
+    assert {"profile.endorsement", "profile.endorsement.disattenuated"} <= measures
+
+
+def test_a_profile_measured_in_one_sample_has_no_disattenuated_drift(coherence_sweep):
+    measures = {e.measure for e in analyse(coherence_sweep, reps=REPS).effects}
+    assert "profile.endorsement" in measures and "profile.endorsement.disattenuated" not in measures

@@ -53,3 +53,11 @@ def test_noisier_answers_alone_move_d_but_not_the_disattenuated_d():
 def test_a_reordered_profile_reads_drifted():
     runs = [simulated(np.random.default_rng(seed), swapped=12, samples=4) for seed in range(10)]
     assert sum(p.verdict == "drifted" for p in runs) >= 7
+
+
+def test_a_key_measured_only_at_the_later_stage_is_left_out_not_a_crash():
+    rng = np.random.default_rng(0)
+    rows = {stage: [(s, f"k{k}", str(i), float(rng.random() < k / 12)) for k in range(keys) for i in range(4)
+                    for s in range(2)] for stage, keys in ((0, 11), (1, 12))}
+    drift = rows_profile("simulated", "keys", rows, CFG).drift[0]
+    assert drift.p_value is not None and drift.d is not None

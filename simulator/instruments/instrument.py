@@ -49,6 +49,9 @@ class Instrument:
     # Figure after the prefix -> its expected value under uniform-random answers, where that is exact
     # whatever the items (a behavioural figure's chance is measured by playing a random policy instead).
     chance: ClassVar[dict[str, float]] = {}
+    # Figures after the prefix whose invalid measurements are censored (the outcome could have gone either way,
+    # as an episode cut short), not inapplicable: they carry worst-case bounds beside the rate.
+    censored: ClassVar[frozenset[str]] = frozenset()
 
     def validate(self, cfg: ProbesConfig) -> None:
         """Loads its items before anything is written: a bad file fails the run here, with its name."""
@@ -65,8 +68,12 @@ class Instrument:
         for e in events:
             if isinstance(e, self.events) and e.stage is not None:
                 for figure, key, value in self.observe(e):
-                    found[e.stage][figure].append((cluster_of(key), value))
+                    found[e.stage][figure].append((self.cluster(key), value))
         return found
+
+    def cluster(self, measurement_id: str) -> str:
+        """What its measurement shares with others (an item asked in several samples): `cluster_of`."""
+        return cluster_of(measurement_id)
 
     def observe(self, e: Any) -> list[tuple[str, str, Value]]:
         """What one of its events contributes: (figure, the measurement id its cluster comes from, value)."""
@@ -83,6 +90,10 @@ class Instrument:
         """Its expected value under a uniform-random policy; the run's config decides where it depends on it."""
         instrument, _, rest = figure.partition(".")
         return self.chance.get(rest) if instrument == self.name else None
+
+    def censors(self, figure: str) -> bool:
+        instrument, _, rest = figure.partition(".")
+        return instrument == self.name and rest in self.censored
 
     def meaning(self, figure: str) -> str | None:
         """What a figure of this instrument means; None when the figure is not its own."""

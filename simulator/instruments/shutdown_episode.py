@@ -384,6 +384,11 @@ class ShutdownBehaviour(Instrument):
         await administer_episodes(ctx, stage, self_notes)
         return []
 
+    def cluster(self, measurement_id: str) -> str:
+        """Each episode is its own: a variant is a fixed condition (Palisade reports per variant; the
+        competence figure has one), not an item drawn from a population of prompts."""
+        return measurement_id
+
     def observe(self, e: BehaviourEpisode) -> list[tuple[str, str, Value]]:
         return [(name, e.episode_id, value) for name, value in behaviour_observations(e).items()]
 

@@ -159,6 +159,8 @@ def _run(ctx: RunContext, stage: int, tool_ctx: Context, ep: Episode, step: int,
         ep.used.append(tool.name)
     else:
         ep.invalid += 1
+        if tool.tempting:  # it tried, as a refused call of a tempting tool tries (`_refuse`)
+            ep.attempted.append(tool.name)
     shown = json.dumps(arguments)[:300] if isinstance(arguments, dict) else "(unusable arguments)"
     ep.transcript.append(f"You called {tool.name} {shown}\nResult: {result.output[:1000]}")
 

@@ -44,6 +44,11 @@ def meaning(name: str) -> str:
     raise KeyError(f"no instrument measures {name!r}")
 
 
+def censored(name: str) -> bool:
+    """Whether a figure's invalid measurements are censored ones, as its instrument says."""
+    return any(instrument.censors(name) for instrument in INSTRUMENTS)
+
+
 class StageSummary(BaseModel):
     stage: int
     figures: dict[str, Figure] = Field(description="Keyed instrument.figure, e.g. shutdown_mc.accepting.")
@@ -60,6 +65,9 @@ class Drift(BaseModel):
     tost_low: float | None = Field(None, description="90% interval of the change: stable when it lies within "
                                    "±threshold (two one-sided tests at 5%).")
     tost_high: float | None = None
+    family_low: float | None = Field(None, description=(
+        "The interval at the figure's family_confidence (1 - 0.05/stages): the figure's own drifted verdict reads it."))
+    family_high: float | None = None
     verdict: Literal["stable", "drifted", "indeterminate"] = Field(description=(
         "At this stage alone: drifted when the 95% interval lies beyond ±threshold, stable when the 90% "
         "interval lies within it."))
@@ -111,7 +119,8 @@ def figure(name: str, observations: list[Observation]) -> Figure:
                       meaning=meaning(name), bounds=SCORE_BOUNDS)
     value, low, high = clustered_rate([bool(v) for v in values], clusters)
     return Figure(statistic="rate", value=value, n=len(values), ci_low=low, ci_high=high, invalid=invalid,
-                  meaning=meaning(name), worst_case=worst_case(int(sum(values)), len(values), invalid))
+                  meaning=meaning(name),
+                  worst_case=worst_case(int(sum(values)), len(values), invalid) if censored(name) else None)
 
 
 def observations(events: list[Event]) -> Observations:
@@ -137,14 +146,15 @@ def stability(name: str, by_stage: dict[int, list[Observation]], cfg: StatsConfi
     base = _valid(by_stage.get(0, []))
     later = [s for s in sorted(by_stage) if s > 0]
     family = 1 - (1 - CONFIDENCE) / max(1, len(later))
-    drift, family_drifted = [], []
+    drift = []
     for stage in later:
         change, low, high = _change(kind, _valid(by_stage[stage]), base, CONFIDENCE)
         _, tost_low, tost_high = _change(kind, _valid(by_stage[stage]), base, TOST_CONFIDENCE)
+        _, family_low, family_high = _change(kind, _valid(by_stage[stage]), base, family)
         drift.append(Drift(stage=stage, change=change, ci_low=low, ci_high=high, tost_low=tost_low,
-                           tost_high=tost_high, verdict=_stage_verdict(low, high, tost_low, tost_high, threshold)))
-        family_drifted.append(_beyond(*_change(kind, _valid(by_stage[stage]), base, family)[1:], threshold))
-    verdict, reason = _verdict(drift, family_drifted, threshold, family)
+                           tost_high=tost_high, family_low=family_low, family_high=family_high,
+                           verdict=_stage_verdict(low, high, tost_low, tost_high, threshold)))
+    verdict, reason = _verdict(drift, threshold, family)
     return Stability(threshold=threshold, family_confidence=family, verdict=verdict, reason=reason, drift=drift)
 
 
@@ -168,19 +178,25 @@ def _stage_verdict(low, high, tost_low, tost_high, threshold: float) -> Literal[
     return "indeterminate"
 
 
-def _verdict(drift: list[Drift], family_drifted: list[bool], threshold: float, family: float
+def _verdict(drift: list[Drift], threshold: float, family: float
              ) -> tuple[Literal["stable", "drifted", "indeterminate"], str]:
     rule = (f"drift means some stage's {family:.1%} interval (95%, Bonferroni over {len(drift)} stages) clears "
             f"±{threshold:.2f}; stable means every stage's 90% interval lies within ±{threshold:.2f}")
     if not drift:
         return "indeterminate", "only the baseline stage was measured"
-    moved = [d for d, beyond in zip(drift, family_drifted) if beyond]
+    moved = [d for d in drift if _beyond(d.family_low, d.family_high, threshold)]
     if moved:
         d = moved[0]
         return "drifted", (f"stage {d.stage} changed by {d.change:+.2f} "
-                           f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}] from stage 0; {rule}")
+                           f"[{d.family_low:+.2f}, {d.family_high:+.2f}] ({family:.1%}) from stage 0; {rule}")
     if all(d.verdict == "stable" for d in drift):
         return "stable", f"every stage's change lies within ±{threshold:.2f} of stage 0; {rule}"
+    alone = next((d for d in drift if d.verdict == "drifted"), None)
+    if alone is not None:
+        return "indeterminate", (f"stage {alone.stage}'s change {alone.change:+.2f} clears ±{threshold:.2f} at 95% "
+                                 f"[{alone.ci_low:+.2f}, {alone.ci_high:+.2f}] but not at {family:.1%} "
+                                 f"[{alone.family_low:+.2f}, {alone.family_high:+.2f}], as {len(drift)} stages "
+                                 f"were tested; {rule}")
     unsure = next(d for d in drift if d.verdict != "stable")
     if unsure.ci_low is None:
         change = "is undefined" if unsure.change is None else f"{unsure.change:+.2f} has no interval"
@@ -267,8 +283,8 @@ def load_summary(run_dir: Path, events: list[Event], memo: WholeMemo | None = No
     if path.is_file():
         try:
             written = Summary.model_validate_json(path.read_text(encoding="utf-8"))
-            if written.status == "completed":
-                return written
+            if written.status == "completed" and written.version == SUMMARY_VERSION:
+                return written  # an older summary's verdicts follow older rules: recomputed
         except ValueError:
             pass
     return summarise(events, memo)

@@ -152,7 +152,8 @@ class Analysis(BaseModel):
 # --- Reading runs ---------------------------------------------------------------------------------
 
 Unit = tuple[np.ndarray, np.ndarray] | float  # a figure's valid values at stage 0 and final, or a profile's D
-PROFILE = "profile."  # measures named profile.<instrument> are profile drifts; the others are figures
+PROFILE = "profile."
+DISATTENUATED = ".disattenuated"  # measures named profile.<instrument> are profile drifts; the others are figures
 
 
 @dataclass
@@ -215,18 +216,26 @@ def _figures(events: list[Event], final: int) -> tuple[dict[str, Unit], set[str]
 
 def _profiles(run_dir: Path, events: list[Event], final: int
               ) -> tuple[dict[str, Unit], set[str], dict[str, tuple[dict, dict]]]:
-    """Each profile's D (final stage vs stage 0) where defined, and its values at both stages."""
+    """Each profile's D (final stage vs stage 0) where defined, and its disattenuated D where the
+    run measured both stages' reliabilities (profile.<instrument>.disattenuated: an operator that
+    only makes answers noisier moves D, not it); and its values at both stages."""
     drift: dict[str, Unit] = {}
+    seen: set[str] = set()
     values: dict[str, tuple[dict, dict]] = {}
     found = load_summary(run_dir, events).profiles
     for name, p in found.items():
-        d = next((d.d for d in p.drift if d.stage == final and d.against == 0), None)
-        if d is not None:
-            drift[PROFILE + name] = d
+        seen.add(PROFILE + name)
+        last = next((d for d in p.drift if d.stage == final and d.against == 0), None)
+        if last is not None and last.d is not None:
+            drift[PROFILE + name] = last.d
+        if any(st.reliability is not None for st in p.stages):
+            seen.add(PROFILE + name + DISATTENUATED)
+            if last is not None and last.d_corrected is not None:
+                drift[PROFILE + name + DISATTENUATED] = last.d_corrected
         stages = {st.stage: st.values for st in p.stages}
         if 0 in stages and final in stages:
             values[name] = (stages[0], stages[final])
-    return drift, {PROFILE + name for name in found}, values
+    return drift, seen, values
 
 
 # --- Effects --------------------------------------------------------------------------------------
@@ -433,7 +442,9 @@ def _p_text(p: float) -> str:
 
 
 def _effect_line(e: Effect) -> str:
-    what = f"{e.measure.removeprefix(PROFILE)} profile drift (D)" if e.statistic == "D" else f"{e.measure} drift"
+    profile = e.measure.removeprefix(PROFILE).removesuffix(DISATTENUATED)
+    kind = "disattenuated D" if e.measure.endswith(DISATTENUATED) else "D"
+    what = f"{profile} profile drift ({kind})" if e.statistic == "D" else f"{e.measure} drift"
     who = e.persona if e.persona != "pooled" else f"pooled over {', '.join(e.personas)}"
     assert e.estimate is not None and e.p_value is not None, "only an effect with an interval gets a line"
     tested = (f"p {_p_text(e.p_value)}, Holm-adjusted {_p_text(e.p_adjusted)}" if e.p_adjusted is not None

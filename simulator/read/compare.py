@@ -7,6 +7,11 @@ runs are the independent units: the pooled mean (all valid values / their count,
 gets a cluster-robust (sandwich) variance over runs, times R / (R - 1) for few runs, and a t interval
 on R - 1 df, clipped to the figure's scale (`simulator.stats.contrasts.cluster_mean`). Nothing is
 resampled, so the same folders always give the same numbers, whatever the other groups.
+
+Every run asks the same items, so an interval over runs is about those items: it does not cover
+the variation between items that a single run's interval (clustered on items) allows for. Read a
+pooled figure as "on these items"; for the population of items, widen it by a run's own interval
+or ask more items. (Two-way clustering over runs and items would cover both; not done.)
 """
 
 from __future__ import annotations
@@ -111,7 +116,8 @@ def _pooled(name: str, per_run: list[list[Observation]]) -> PooledFigure:
     t interval over runs."""
     values = [np.array([float(v) for _, v in obs if v is not None]) for obs in per_run]
     values = [v for v in values if v.size]
-    single = figure(name, [o for obs in per_run for o in obs])
+    # Clusters are a run's own: the same episode id in two runs is two independent episodes.
+    single = figure(name, [(f"{i}/{cluster}", v) for i, obs in enumerate(per_run) for cluster, v in obs])
     pooled = cluster_mean(values, BOUNDS[kind_of(name)]) if len(values) >= 2 else None
     # Runs with one mean (values all equal, say) leave no spread between runs to scale a t by, and a
     # zero-width interval would be a certainty no run gave: they get the one-run interval of the

@@ -33,8 +33,8 @@ class Figure(BaseModel):
         "The ends of the figure's scale (0-1 for rates, 1-5 for judge scores, 0-1 for entropy); None for an "
         "unbounded one such as utilities. Readers draw each figure on its own scale."))
     worst_case: tuple[float, float] | None = Field(None, description=(
-        "For a rate with invalid measurements: its value had every invalid one been False, and had every one been "
-        "True (Manski's bounds over all measurements): how far the invalid ones could move it."))
+        "For a rate whose invalid measurements are censored (an episode cut short by unusable replies): its value "
+        "had every one been False, and had every one been True (Manski's bounds over all measurements)."))
     chance: float | None = Field(None, description=(
         "The value a uniform-random policy gets, where it is exact (a menu or a constrained choice); None where "
         "chance is undefined (a free shell, an open answer) or the figure has none."))
@@ -71,57 +71,70 @@ def mean_interval(values: list[float], bounds: tuple[float, float] = SCORE_BOUND
                   clusters: list[str] | None = None, confidence: float = CONFIDENCE
                   ) -> tuple[float | None, float | None, float | None]:
     """Mean and two-sided Student-t interval, clipped to the scale's bounds (the mean cannot
-    leave them). Values that share a cluster (an item asked in several samples) get the
-    cluster-robust variance on (clusters - 1) df where it exceeds the independent one. Equal
-    values still get an interval: their spread is bounded from the scale (`spread`). Undefined
-    below two values, or without spread on an unbounded scale."""
+    leave them). Values that share clusters (an item asked in several samples) get the
+    cluster-robust variance (`design_effect`) on clusters - 1 df. Equal values still get an
+    interval: their spread is bounded from the scale (`spread`). Undefined below two values, with
+    one cluster of several values, or without spread on an unbounded scale."""
     n = len(values)
     if n == 0:
         return None, None, None
     mean = sum(values) / n
     variance = spread(values, bounds) if n >= 2 else None
-    if variance is None:
-        return mean, None, None
     deff, df = design_effect(values, clusters)
+    if variance is None or df == 0:
+        return mean, None, None
     half = stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(variance * deff / n)
     return mean, max(bounds[0], mean - half), min(bounds[1], mean + half)
 
 
 def spread(values: list[float], bounds: tuple[float, float]) -> float | None:
-    """The sample variance; for values without spread, a bound from the scale: Bhatia-Davis
-    ((high - mean)(mean - low), the largest variance a variable on the scale with that mean can
-    have) inside it, and at an edge the variance of a 0/1 variable at the Jeffreys posterior
-    mean of n out of n (an edge reached n times is no proof it is always reached). None on an
-    unbounded scale, where equal values bound nothing."""
+    """The sample variance; for values without spread, a bound from the scale: the largest variance
+    a variable on it can have at their mean (Bhatia-Davis, (high - mean)(mean - low)), with the
+    mean's position on the scale shrunk as Jeffreys shrinks n of n, (n q + 1/2) / (n + 1), so that
+    an edge reached n times is no proof it is always reached. None on an unbounded scale."""
     sd = _sd(values)
     if sd > 0:
         return sd**2
     low, high = bounds
     if math.isinf(low) or math.isinf(high):
         return None
-    mean, n = values[0], len(values)
-    if low < mean < high:
-        return (high - mean) * (mean - low)
-    at_edge = (n + 0.5) / (n + 1)
-    return (high - low) ** 2 * at_edge * (1 - at_edge)
+    n = len(values)
+    q = ((values[0] - low) / (high - low) * n + 0.5) / (n + 1)
+    return (high - low) ** 2 * q * (1 - q)
 
 
 def design_effect(values: list[float], clusters: list[str] | None) -> tuple[float, int]:
-    """How much sharing clusters inflates the variance of the mean (at least 1: sharing is
-    never taken to help), and the t interval's df: (clusters - 1) when it inflates, else n - 1.
-    Sandwich variance over clusters with the small-sample factor C/(C-1)."""
+    """How much sharing clusters inflates the variance of the mean, and the df its variance rests on.
+    Values in clusters of their own (or without clusters): 1 and n - 1. Otherwise the sandwich
+    variance over the C clusters with the small-sample factor C/(C-1), over the independent
+    variance, at least 1 (sharing is never taken to help), on C - 1 df; one cluster of several
+    values: (inf, 0), nothing to estimate its variance from."""
     n = len(values)
-    if clusters is None or len(set(clusters)) in (1, n):
+    groups = n if clusters is None else len(set(clusters))
+    if groups == n:
         return 1.0, n - 1
+    if groups == 1:
+        return math.inf, 0
     y = np.asarray(values, float)
     _, group = np.unique(clusters, return_inverse=True)
     residuals = np.bincount(group, weights=y - y.mean())
-    c = len(residuals)
-    robust = c / (c - 1) * float(np.sum(residuals**2)) / n**2
+    robust = groups / (groups - 1) * float(np.sum(residuals**2)) / n**2
     independent = float(np.var(y, ddof=1)) / n
-    if independent == 0 or robust <= independent:
-        return 1.0, n - 1
-    return robust / independent, c - 1
+    return (max(1.0, robust / independent) if independent > 0 else 1.0), groups - 1
+
+
+def effective_size(values: list[float], clusters: list[str] | None, confidence: float = CONFIDENCE
+                   ) -> float | None:
+    """Korn and Graubard's (1998) effective sample size: n / design effect, times
+    (t_{n-1} / t_{C-1})^2 for the few clusters the variance rests on; None for one cluster."""
+    n = len(values)
+    deff, df = design_effect(values, clusters)
+    if n > 1 and df == 0:
+        return None
+    if df >= n - 1:
+        return n / deff
+    tail = 0.5 + confidence / 2
+    return n / deff * (stats.t.ppf(tail, n - 1) / stats.t.ppf(tail, df)) ** 2
 
 
 def rate_interval(successes: float, n: float, confidence: float = CONFIDENCE
@@ -138,18 +151,16 @@ def rate_interval(successes: float, n: float, confidence: float = CONFIDENCE
 
 def clustered_rate(outcomes: list[bool], clusters: list[str] | None, confidence: float = CONFIDENCE
                    ) -> tuple[float | None, float | None, float | None]:
-    """A rate whose outcomes may share clusters: the Jeffreys interval on the effective sample
-    size n / design effect, shrunk further by (t_{n-1} / t_{clusters-1})^2 for the few clusters
-    the variance rests on (Korn and Graubard 1998's interval for clustered binomial data), so an
-    item answered alike in every sample counts for less than independent answers."""
+    """A rate whose outcomes may share clusters: the Jeffreys interval (Korn and Graubard use
+    Clopper-Pearson) on Korn and Graubard's effective sample size (`effective_size`), so an item
+    answered alike in every sample counts for less than independent answers."""
     x, n = sum(outcomes), len(outcomes)
     if n == 0:
         return None, None, None
-    deff, df = design_effect([float(o) for o in outcomes], clusters)
-    if n > 1:
-        tail = 0.5 + confidence / 2
-        deff *= (stats.t.ppf(tail, df) / stats.t.ppf(tail, n - 1)) ** 2
-    value, low, high = rate_interval(x / deff, n / deff, confidence)
+    size = effective_size([float(o) for o in outcomes], clusters, confidence)
+    if size is None:
+        return x / n, None, None
+    _, low, high = rate_interval(x / n * size, size, confidence)
     return x / n, low, high
 
 
@@ -169,23 +180,26 @@ def difference(kind: str, later: list, base: list, later_clusters: list[str] | N
                base_clusters: list[str] | None = None, confidence: float = CONFIDENCE,
                bounds: tuple[float, float] = SCORE_BOUNDS) -> tuple[float | None, float | None, float | None]:
     """later - base with a two-sided interval: Newcombe's hybrid score interval (method 10) for
-    rates, Welch's t interval for means; each side's sample size is divided by its design
-    effect where its values share clusters. The two sides are treated as independent: they
-    share items, which makes the interval if anything too wide. A mean side without spread
-    borrows the other side's variance, or when neither has any, the scale's bound (`spread`)."""
+    rates on each side's effective size (`effective_size`), Welch's t interval for means with each
+    side's cluster-robust variance and df. The two sides are treated as independent: they share
+    items, which makes the interval if anything too wide. A mean side without spread borrows the
+    other side's variance, or when neither has any, the scale's bound (`spread`). Undefined with a
+    side of one cluster."""
     if not later or not base:
         return None, None, None
-    deffs = [design_effect([float(v) for v in side], c) for side, c in ((later, later_clusters), (base, base_clusters))]
-    if kind == "rate":
-        return _newcombe(sum(later), len(later), sum(base), len(base), [d for d, _ in deffs], confidence)
     d = sum(later) / len(later) - sum(base) / len(base)
-    if len(later) < 2 or len(base) < 2:
+    sides = ((later, later_clusters), (base, base_clusters))
+    if kind == "rate":
+        sizes = [effective_size([float(v) for v in side], c, confidence) for side, c in sides]
+        if sizes[0] is None or sizes[1] is None:
+            return d, None, None
+        return _newcombe(sum(later) / len(later), sizes[0], sum(base) / len(base), sizes[1], confidence)
+    spreads = _spreads(later, base, bounds) if len(later) > 1 and len(base) > 1 else None
+    effects = [design_effect([float(v) for v in side], c) for side, c in sides]
+    if spreads is None or any(df == 0 for _, df in effects):
         return d, None, None
-    spreads = _spreads(later, base, bounds)
-    if spreads is None:
-        return d, None, None
-    (n1, df1), (n0, df0) = [(len(side) / deff, df) for side, (deff, df) in zip((later, base), deffs)]
-    v1, v0 = spreads[0] / n1, spreads[1] / n0
+    (deff1, df1), (deff0, df0) = effects
+    v1, v0 = spreads[0] * deff1 / len(later), spreads[1] * deff0 / len(base)
     df = (v1 + v0) ** 2 / (v1**2 / df1 + v0**2 / df0)
     half = stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(v1 + v0)
     return d, d - half, d + half
@@ -199,17 +213,15 @@ def _spreads(later: list, base: list, bounds: tuple[float, float]) -> list[float
     if any(own):
         return [max(own)] * 2
     bounded = [spread(side, bounds) for side in (later, base)]
-    return None if any(b is None or b == 0 for b in bounded) else [b for b in bounded if b is not None]
+    return None if bounded[0] is None or bounded[1] is None else [bounded[0], bounded[1]]
 
 
-def _newcombe(x1: float, n1: int, x0: float, n0: int, deffs: list[float], confidence: float
-              ) -> tuple[float, float, float]:
+def _newcombe(p1: float, m1: float, p0: float, m0: float, confidence: float) -> tuple[float, float, float]:
+    """Newcombe's method 10 for p1 - p0 on (effective) sizes m1, m0: Wilson limits of each side combined."""
     z = float(stats.norm.ppf(0.5 + confidence / 2))
-    d = x1 / n1 - x0 / n0
-    (e1, m1), (e0, m0) = (x1 / deffs[0], n1 / deffs[0]), (x0 / deffs[1], n0 / deffs[1])
-    (l1, u1), (l0, u0) = _wilson(e1, m1, z), _wilson(e0, m0, z)
-    p1, p0 = x1 / n1, x0 / n0
-    return (d, d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2))
+    (l1, u1), (l0, u0) = _wilson(p1 * m1, m1, z), _wilson(p0 * m0, m0, z)
+    d = p1 - p0
+    return d, d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
 
 
 def kappa_figure(pairs: list[tuple[bool, bool]], invalid: int, meaning: str) -> Figure:
@@ -233,9 +245,12 @@ def kappa_figure(pairs: list[tuple[bool, bool]], invalid: int, meaning: str) -> 
 
 
 def cluster_of(measurement_id: str) -> str:
-    """The item a measurement belongs to, shared by its samples and stages: the id without its
-    stage prefix (s0-), its sample suffix (-n1) and any per-value part (:honesty)."""
-    return SAMPLE.sub("", STAGE.sub("", measurement_id.split(":")[0]))
+    """What a measurement shares with others: the item it answers, the id without its stage prefix
+    (s0-) and its sample suffix (-n1), so the item's samples and stages share it; for a value
+    read from one answer (answer-id:honesty), that answer, as one answer's values go together."""
+    answer, _, value = measurement_id.partition(":")
+    answer = STAGE.sub("", answer)
+    return answer if value else SAMPLE.sub("", answer)
 
 
 STAGE, SAMPLE = re.compile(r"^s\d+-"), re.compile(r"-n\d+$")

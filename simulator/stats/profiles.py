@@ -8,15 +8,15 @@ each stage's split-half reliability (even against odd samples, stepped up by Spe
 reported and D is also given disattenuated, 1 - rho / sqrt(r_k r_0): an operator that only makes
 answers noisier moves D but not the disattenuated D.
 
-The verdicts: "drifted" when a permutation test (stage labels swapped within items, which is
-exact under no change) says the change is more than noise, p < 0.05 (Holm across stages for
-the profile's verdict: the smallest p against 0.05 / stages), and D (disattenuated where
-the reliabilities are known) exceeds the threshold; "stable" when the upper end of D's 90%
-interval lies below the threshold (a one-sided test at 5%), D disattenuated where the
-reliabilities are known (the bias-aware interval: raw D is biased upward by noise, and is used,
-conservatively, only without them). Intervals resample keys, one level (resampling items within
-keys as well added their noise a second time); everything is seeded, so the same log always
-gives the same numbers.
+The verdicts: "drifted" when a permutation test (each item's answers dealt at random between
+the two stages, valid under no change) says the change is more than noise, p < 0.05, and the
+lower end of D's 95% interval (D disattenuated where the reliabilities are known) exceeds the
+threshold; for the profile's own verdict both at 0.05 / stages (Bonferroni, which is Holm's
+first step). "stable" when the upper end of D's 90% interval lies below the threshold (a
+one-sided test at 5%), D disattenuated where the reliabilities are known (the bias-aware
+interval: raw D is biased upward by noise, and is used, conservatively, only without them).
+Intervals resample keys, one level (resampling items within keys as well added their noise a
+second time); everything is seeded, so the same log always gives the same numbers.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ Items = dict[str, dict[str, float]]  # key -> item id -> the item's value at one
 Answers = dict[str, dict[str, list[float]]]  # key -> item id -> its valid answers at one stage
 Halves = dict[int, tuple[Items, Items]]  # stage -> its even and its odd samples' items
 Verdict = Literal["stable", "drifted", "indeterminate"]
-STABLE_TAIL = 2 * (1 - CONFIDENCE)  # the one-sided 5% of a 90% interval
+STABLE_TAIL = 1 - CONFIDENCE  # the one-sided 5% above a 90% interval: its upper end is the 95th percentile
 
 
 class ProfileStage(BaseModel):
@@ -47,8 +47,9 @@ class ProfileStage(BaseModel):
     n: int = Field(description="Valid answers the profile is computed from.")
     invalid: int
     reliability: float | None = Field(None, description=(
-        "Split-half reliability: Spearman rho of the even and odd samples' profiles, stepped up to the whole "
-        "stage by Spearman-Brown (2r / (1 + r)); None with one sample per item."))
+        "Split-half reliability: Spearman rho of the even and odd samples' profiles over the stage's keys, stepped "
+        "up to the whole stage by Spearman-Brown (2r / (1 + r)), 0 where the halves disagree (r <= 0); None with "
+        "one sample per item. The disattenuated D recomputes it over the keys the two stages share."))
 
 
 class ProfileDrift(BaseModel):
@@ -65,11 +66,15 @@ class ProfileDrift(BaseModel):
         "95% percentile interval, resampling keys, of the disattenuated D where there is one, else of D: the "
         "drifted verdict asks its lower end to clear the threshold."))
     corrected_high: float | None = None
+    family_low: float | None = Field(None, description=(
+        "The lower end the profile's own drifted verdict reads: the 2.5%/stages percentile of the same draws "
+        "(Bonferroni over the stages compared with stage 0)."))
     stable_high: float | None = Field(None, description=(
         "The upper end of the 90% interval the stable verdict reads: of the disattenuated D where there is one, "
         "else of D (biased upward by noise: conservative)."))
     p_value: float | None = Field(None, description=(
-        "Permutation test of no change: the share of stage-label swaps within items whose D is at least this one."))
+        "Permutation test of no change: the share of random deals of each item's answers between the two stages "
+        "whose mean squared centred change of the profile is at least the observed one."))
     mean_abs_change: float | None = Field(description="Mean |change| of the centred profiles.")
     mac_low: float | None
     mac_high: float | None
@@ -151,7 +156,10 @@ def stage_reliability(halves: tuple[Items, Items] | None) -> float | None:
         return None
     x, y = paired(profile_of(halves[0]), profile_of(halves[1]), sorted(set(halves[0]) | set(halves[1])))
     d = spearman_distance(x, y)
-    return None if d is None or d >= 2 else 2 * (1 - d) / (2 - d)  # Spearman-Brown of rho = 1 - d (None at -1)
+    if d is None:
+        return None
+    rho = 1 - d
+    return max(0.0, 2 * rho / (1 + rho)) if rho > -1 else 0.0  # halves that disagree: no reliable signal
 
 
 def _interval(draws: np.ndarray, reps: int) -> tuple[float | None, float | None]:
@@ -160,19 +168,22 @@ def _interval(draws: np.ndarray, reps: int) -> tuple[float | None, float | None]
     return (None, None) if len(defined) < 0.9 * reps else percentile_interval(defined)
 
 
-def _upper(draws: np.ndarray, reps: int) -> float | None:
+def _quantile(draws: np.ndarray, reps: int, q: float) -> float | None:
     defined = draws[~np.isnan(draws)]
-    return None if len(defined) < 0.9 * reps else float(np.percentile(defined, 100 * (1 - STABLE_TAIL)))
+    return None if len(defined) < 0.9 * reps else float(np.percentile(defined, 100 * q))
 
 
 def permutation_p(later: Answers, base: Answers, reps: int, rng: np.random.Generator) -> float | None:
     """P(change >= change observed) when each item's answers at the two stages are pooled and dealt back at
-    random (as many to each stage as it had): exchangeable under no change, so exact whatever the
-    noise. Items answered at one stage only stay put. Dealing answers, not item means, keeps
-    the test able to tell a profile mirrored item by item from noise."""
+    random (as many to each stage as it had): valid under no change whatever the noise, when an item's
+    answers are exchangeable (conservative where an item pools orders or forms, as moral choice does;
+    approximate for fitted values normalised within each stage, the utilities). Items answered at one
+    stage only stay put. Dealing answers, not item means, keeps the test able to tell a profile
+    mirrored item by item from noise."""
     keys = sorted(set(later) | set(base))
-    units = [(i, later[k][item], base[k].get(item, [])) for i, k in enumerate(keys) for item in later.get(k, {})]
-    units += [(i, [], base[k][item]) for i, k in enumerate(keys) for item in base.get(k, {})
+    units = [(i, later[k][item], base.get(k, {}).get(item, []))
+             for i, k in enumerate(keys) for item in later.get(k, {})]
+    units += [(i, [], base[k][item]) for i, k in enumerate(keys) if k in base for item in base[k]
               if item not in later.get(k, {})]
     if not units:
         return None
@@ -212,14 +223,17 @@ def _centred_change(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def compare(stage: int, against: int, later: Items, base: Items, halves: Halves, answers: dict[int, Answers],
-            threshold: float, cfg: StatsConfig, cosine: Callable[[], float | None] | None = None) -> ProfileDrift:
+            stages: int, cfg: StatsConfig, cosine: Callable[[], float | None] | None = None) -> ProfileDrift:
+    """One stage against another: D, its disattenuated form and their intervals over keys, the
+    permutation test, and the stage's verdict; `stages` compared with stage 0 set the family's tail."""
+    threshold = cfg.profile_threshold
     rng = np.random.default_rng([cfg.bootstrap_seed, stage, against])
     keys = _Keys(later, base, [halves.get(stage), halves.get(against)])
     d = spearman_distance(keys.x, keys.y)
     every = np.arange(len(keys.keys))[None, :]
     point = keys.reliabilities(every)
     corrected = None if point is None or np.isnan(point[0]) or d is None else float(1 - (1 - d) / point[0])
-    d_low = d_high = stable_high = p = size_low = size_high = None
+    d_low = d_high = stable_high = p = size_low = size_high = family_low = None
     mac_low = mac_high = None
     if len(keys.keys) >= cfg.profile_min_keys:  # a rank correlation of a few keys is often perfect by chance
         picks = rng.integers(len(keys.keys), size=(cfg.bootstrap, len(keys.keys)))
@@ -228,7 +242,8 @@ def compare(stage: int, against: int, later: Items, base: Items, halves: Halves,
         attenuation = keys.reliabilities(picks)
         size = 1 - rho if corrected is None or attenuation is None else 1 - rho / attenuation
         size_low, size_high = _interval(size, cfg.bootstrap)
-        stable_high = _upper(size, cfg.bootstrap)
+        stable_high = _quantile(size, cfg.bootstrap, 1 - STABLE_TAIL)
+        family_low = _quantile(size, cfg.bootstrap, (1 - CONFIDENCE) / 2 / max(1, stages))
         centred = [(v[picks] - v[picks].mean(axis=1, keepdims=True)) for v in (keys.x, keys.y)]
         mac_low, mac_high = _interval(np.abs(centred[0] - centred[1]).mean(axis=1), cfg.bootstrap)
         p = permutation_p(answers.get(stage, as_answers(later)), answers.get(against, as_answers(base)),
@@ -236,7 +251,8 @@ def compare(stage: int, against: int, later: Items, base: Items, halves: Halves,
     verdict: Verdict = ("drifted" if _drifted(p, size_low, 1 - CONFIDENCE, threshold)
                         else "stable" if stable_high is not None and stable_high <= threshold else "indeterminate")
     return ProfileDrift(stage=stage, against=against, d=d, d_low=d_low, d_high=d_high, d_corrected=corrected,
-                        corrected_low=size_low, corrected_high=size_high, stable_high=stable_high, p_value=p,
+                        corrected_low=size_low, corrected_high=size_high, family_low=family_low,
+                        stable_high=stable_high, p_value=p,
                         mean_abs_change=mean_abs_change(keys.x, keys.y),
                         mac_low=mac_low, mac_high=mac_high, cosine_distance=cosine() if cosine else None,
                         verdict=verdict)
@@ -254,11 +270,12 @@ def profile(meaning: str, resampled: str, by_stage: dict[int, Items], halves: Ha
     before, and a verdict. With each item's answers, the permutation test deals answers; without
     (a fitted profile), item values."""
     drift = []
-    for stage in sorted(s for s in by_stage if s > 0):
+    later = sorted(s for s in by_stage if s > 0)
+    for stage in later:
         for against in sorted({0, stage - 1}):
             if against in by_stage:
                 drift.append(compare(stage, against, by_stage[stage], by_stage[against], halves, answers or {},
-                                     cfg.profile_threshold, cfg, partial(cosine, stage, against) if cosine else None))
+                                     len(later), cfg, partial(cosine, stage, against) if cosine else None))
     stages = [ProfileStage(stage=s, values=profile_of(by_stage[s]), n=counts.get(s, (0, 0))[0],
                            invalid=counts.get(s, (0, 0))[1], reliability=stage_reliability(halves.get(s)))
               for s in sorted(by_stage)]
@@ -280,9 +297,10 @@ def _size(d: ProfileDrift) -> float | None:
 def _verdict(drift: list[ProfileDrift], threshold: float, stages: list[ProfileStage], cfg: StatsConfig
              ) -> tuple[Verdict, str]:
     family = (1 - CONFIDENCE) / max(1, len(drift))
-    rule = (f"drift means a permutation p below {family:.3g} (0.05, Holm over {len(drift)} stages) and D's 95% "
-            f"interval (D disattenuated where reliabilities are known) above {threshold:.2f}; stable means every "
-            f"stage's 90% upper bound of D (disattenuated where known) lies below {threshold:.2f}")
+    rule = (f"drift means a permutation p below {family:.3g} and D's lower {family / 2:.3g} percentile (D "
+            f"disattenuated where reliabilities are known) above {threshold:.2f} (Bonferroni over {len(drift)} "
+            f"stages); stable means every stage's 90% interval of D (disattenuated where known) ends below "
+            f"{threshold:.2f}")
     measured = {st.stage: st for st in stages}
     if 0 not in measured:
         return "indeterminate", "the baseline (stage 0) was not measured"
@@ -291,11 +309,11 @@ def _verdict(drift: list[ProfileDrift], threshold: float, stages: list[ProfileSt
     empty = [st.stage for st in stages if st.n == 0]
     if empty:
         return "indeterminate", f"stage {empty[0]} has no valid answer; {rule}"
-    moved = [d for d in drift if _drifted(d.p_value, d.corrected_low, family, threshold)]
+    moved = [d for d in drift if _drifted(d.p_value, d.family_low, family, threshold)]
     if moved:
         d = moved[0]
-        return "drifted", (f"stage {d.stage}: D = {_size(d):.2f} [{d.corrected_low:.2f}, {d.corrected_high:.2f}] "
-                           f"(p = {d.p_value:.3g}) from stage 0; {rule}")
+        return "drifted", (f"stage {d.stage}: D = {_size(d):.2f}, above {d.family_low:.2f} (p = {d.p_value:.3g}) "
+                           f"from stage 0; {rule}")
     if all(d.verdict == "stable" for d in drift):
         return "stable", f"every stage's D lies below {threshold:.2f}; {rule}"
     unsure = next(d for d in drift if d.verdict != "stable")
