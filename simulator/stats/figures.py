@@ -110,9 +110,9 @@ def design_effect(values: list[float], clusters: list[str] | None) -> tuple[floa
     variance, at least 1 (sharing is never taken to help), on C - 1 df; one cluster of several
     values: (inf, 0), nothing to estimate its variance from."""
     n = len(values)
-    groups = n if clusters is None else len(set(clusters))
-    if groups == n:
+    if clusters is None or len(set(clusters)) == n:
         return 1.0, n - 1
+    groups = len(set(clusters))
     if groups == 1:
         return math.inf, 0
     y = np.asarray(values, float)
