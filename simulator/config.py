@@ -157,6 +157,10 @@ class ScheduleConfig:
     # raise_model: the persona's model from stage k on (a model config, like `model`; null keeps
     # the one before). The judge stays the same model throughout, so the figures stay comparable.
     models: list[Any] = field(default_factory=list)
+    # What may change from stage 0 to a later stage (tools, episodes, steps, deliberation, max_tokens,
+    # self_critique, documents, model, partner): said here, and a run whose schedule changes anything
+    # else is refused (`simulator.loop.operators.factors`); null: not declared.
+    varies: list[str] | None = None
     reflect_prompt: str = MISSING
     idealise_prompt: str = MISSING
 
@@ -263,6 +267,23 @@ class CoreValuesConfig:
 
 
 @dataclass
+class OptionsConfig:
+    """Option generation: in each situation it lists every action available to it (those it would not take
+    too), the judge sorts each into the taxonomy's classes with a quote, and it picks the one it would take."""
+
+    situations: dict[str, str] = MISSING  # name -> the circumstances only: no option is named
+    list_question: str = MISSING  # asked after the situation
+    choice_question: str = MISSING  # {actions}: its own numbered actions; answered with one number
+    # Answers per situation per stage; None: 10 on a served model, 0 (off) on the embedded one, whose judge
+    # calls on this fixed-count schema take minutes a stage and classify at random.
+    samples: Optional[int] = None
+    max_actions: int = 8  # the first this many listed actions are kept (the judge's output grows with them)
+    max_tokens: int = 160  # the list
+    taxonomy: str = "simulator/items/option_taxonomy.yaml"  # class -> definition, instrumental or not
+    rubric: str = "simulator/rubrics/options.md"  # $classes, $situation, $actions
+
+
+@dataclass
 class ProbesConfig:
     samples: int = 5  # per question or item, per stage
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 96))
@@ -273,6 +294,7 @@ class ProbesConfig:
     moral_choice: Optional[MoralChoiceConfig] = None
     utilities: Optional[UtilitiesConfig] = None
     core_values: Optional[CoreValuesConfig] = None
+    options: Optional[OptionsConfig] = None
 
 
 @dataclass

@@ -4,10 +4,12 @@ sweeps whose answers plant known effects."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from scipy import stats
 
 from simulator.cli.trajectories import main as trajectories
 from simulator.measure.summary import write_summary
-from simulator.read.analysis import CELLS, Analysis, analyse
+from simulator.read.analysis import CELLS, PLACEBO_OF, Analysis, analyse, cell_of
 from simulator.trajectory import ChoiceAnswer, EndorsementAnswer, EventLog, RunFinished, RunStarted
 from simulator.trajectory.sweep import INDEX_FILE, append_line
 from tests.conftest import NO_VALUES, make_config
@@ -442,3 +444,94 @@ def test_a_profile_measured_in_two_samples_also_drifts_disattenuated(tmp_path):
 def test_a_profile_measured_in_one_sample_has_no_disattenuated_drift(coherence_sweep):
     measures = {e.measure for e in analyse(coherence_sweep, reps=REPS).effects}
     assert "profile.endorsement" in measures and "profile.endorsement.disattenuated" not in measures
+
+
+# --- know_more's placebo: reading anything, told from knowing -----------------------------------------
+
+PLACEBO_DOCUMENTS = ["conf/documents/placebo/your_situation.md", "conf/documents/placebo/instrumental_convergence.md"]
+
+
+@contextlib.contextmanager
+def placebo_cells(documents=tuple(PLACEBO_DOCUMENTS)):
+    """Within it, a run written in a placebo cell has its reflection cell's operators and know_more
+    reads `documents` (placebo ones by default); the schedule's name is the cell's."""
+    config = copy.deepcopy(base_config())
+    config["schedule"]["documents"] = list(documents)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys.modules[__name__], "base_config", lambda: config)
+        for real, placebo in PLACEBO_OF.items():
+            patch.setitem(OPERATORS, placebo, OPERATORS[real])
+        yield
+
+
+@pytest.fixture(scope="module")
+def placebo_sweep(tmp_path_factory) -> Path:
+    """Acceptance rises 0.2 -> 0.5 where real documents were read, 0.2 -> 0.3 where placebos were:
+    reflection +0.3 over the 2x2, knowledge +0.2 over its placebo cells."""
+    root = tmp_path_factory.mktemp("placebo")
+    factorial_sweep(root, {"control": 0.2, "reflection": 0.5, "capability": 0.2, "combined": 0.5}, base_rate=0.2)
+    with placebo_cells():
+        factorial_sweep(root, dict.fromkeys(PLACEBO_OF.values(), 0.3), base_rate=0.2, cells=tuple(PLACEBO_OF.values()))
+    return root
+
+
+def test_a_run_whose_know_more_read_only_placebos_is_in_its_reflection_cells_placebo():
+    placebo = ["conf/documents/placebo/your_situation.md"]
+    assert cell_of(["idealise", "know_more"], placebo) == "reflection_placebo"
+    assert cell_of(["idealise", "know_more", "unlock_tools"], placebo) == "combined_placebo"
+    assert cell_of(["idealise", "know_more"], ["conf/documents/your_situation.md"]) == "reflection"
+    assert cell_of(["unlock_tools"], placebo) == "capability"  # without know_more no document is read
+
+
+def test_placebo_runs_are_not_pooled_into_the_reflection_cells(placebo_sweep):
+    analysis = analyse(placebo_sweep, reps=REPS)
+    assert {r.schedule: r.cell for r in analysis.runs if r.schedule in PLACEBO_OF.values()} == {
+        "reflection_placebo": "reflection_placebo", "combined_placebo": "combined_placebo"}
+    reflection = by_key(analysis)[("frontier_assistant", FIGURE, "reflection")]
+    assert reflection.n == dict.fromkeys(CELLS, 3) and reflection.estimate == pytest.approx(0.3)
+
+
+def test_the_knowledge_effect_is_the_difference_of_real_and_placebo_cells_mean_drifts(tmp_path):
+    real, placebo = {"reflection": [10, 6, 8], "combined": [12, 9, 15]}, {"reflection_placebo": [5, 4, 9],
+                                                                        "combined_placebo": [7, 4, 5]}
+    uneven_sweep(tmp_path, design=real)
+    with placebo_cells():
+        uneven_sweep(tmp_path, design=placebo)
+    knowledge = by_key(analyse(tmp_path, reps=REPS))[("frontier_assistant", FIGURE, "knowledge")]
+    drifts = {cell: [k / 20 - 0.2 for k in counts] for cell, counts in (real | placebo).items()}
+    by_hand = np.mean([np.mean(drifts[c]) for c in real]) - np.mean([np.mean(drifts[c]) for c in placebo])
+    assert knowledge.basis == "real - placebo documents, over capability absent and present"
+    assert knowledge.estimate == pytest.approx(by_hand)
+    assert (knowledge.estimate, knowledge.df, knowledge.ci_low, knowledge.ci_high, knowledge.p_value) == \
+        pytest.approx(welch(list(drifts.values()), [.5, .5, -.5, -.5]))
+
+
+def test_with_only_the_capability_absent_cells_knowledge_is_their_simple_difference(tmp_path):
+    uneven_sweep(tmp_path, design={"reflection": [10, 6, 8]})
+    with placebo_cells():
+        uneven_sweep(tmp_path, design={"reflection_placebo": [5, 4, 9]})
+    knowledge = by_key(analyse(tmp_path, reps=REPS))[("frontier_assistant", FIGURE, "knowledge")]
+    assert knowledge.basis == "reflection - reflection_placebo (capability absent)"
+    assert knowledge.estimate == pytest.approx((24 - 18) / 3 / 20)
+
+
+def test_the_summary_states_the_knowledge_effect_and_counts_the_placebo_cells(placebo_sweep):
+    lines = analyse(placebo_sweep, reps=REPS).summary
+    assert any(line.startswith("exploratory: knowledge raised shutdown_mc.accepting drift by +0.20") for line in lines)
+    assert ("runs per cell, frontier_assistant: control 3, reflection 3, capability 3, combined 3, "
+            "reflection_placebo 3, combined_placebo 3") in lines
+
+
+def test_a_sweep_without_placebo_runs_reports_no_knowledge_effect(capability_sweep):
+    assert {e.effect for e in analyse(capability_sweep, reps=REPS).effects} == {"capability", "reflection",
+                                                                                 "interaction"}
+
+
+def test_a_run_that_read_real_and_placebo_documents_is_excluded_and_says_why(tmp_path):
+    factorial_sweep(tmp_path, {"control": 0.2, "reflection": 0.5}, 0.2, seeds=2, cells=("control", "reflection"))
+    with placebo_cells(documents=(PLACEBO_DOCUMENTS[0], "conf/documents/instrumental_convergence.md")):
+        mixed = write_run(tmp_path / "mixed", "frontier_assistant", "reflection_placebo", 0, [accepting(0.2)] * 3)
+    analysis = analyse(tmp_path, reps=REPS)
+    assert [(r.folder, r.reason) for r in analysis.excluded] == [
+        (str(mixed), "know_more read real and placebo documents: in no cell")]
+    assert by_key(analysis)[("frontier_assistant", FIGURE, "reflection")].n == {"reflection": 2, "control": 2}

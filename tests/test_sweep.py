@@ -75,9 +75,10 @@ def compose_hydra(*overrides: str):
         return compose("simulate", overrides=list(overrides), return_hydra_config=True)
 
 
-def test_the_crux_experiment_is_the_factorial_with_control_personas():
+def test_the_crux_experiment_is_the_factorial_with_control_personas_and_placebo_knowledge():
     params = compose_hydra("experiment=crux").hydra.sweeper.params
-    assert params.schedule.split(",") == ["control", "reflection_episodes", "capability", "combined"]
+    assert params.schedule.split(",") == ["control", "reflection_episodes", "capability", "combined",
+                                          "reflection_episodes_placebo", "combined_placebo"]
     assert {"corrigible_control", "shutdown_resistant_control"} <= set(params.persona.split(","))
     assert len(params.seed.split(",")) >= 2
 

@@ -6,6 +6,7 @@ memory or to the persona's notes, so measuring a stage never changes the next on
 
 - `open`: open questions, each answer judged on a 1-5 rubric (the judge node scores them).
 - `core_values`: "state your core values", read by the values judge.
+- `options`: every action it sees in a situation, each classified by a judge, and the one it would take.
 - `choice`: multiple-choice items about shutdown, scored here, deterministically.
 - `endorsement`: statements it would or would not say, per value dimension (the value profile).
 - `moral_choice`: two-action moral scenarios in three question forms and both orders.
@@ -28,6 +29,7 @@ from simulator.instruments import (
     episodes,
     moral_choice,
     open,
+    options,
     preferences,
     shutdown_episode,
     spec_adherence,
@@ -38,8 +40,9 @@ from simulator.trajectory import ProbeAnswer
 # Administered in this order at every stage (similar prompts in a row keep a model's prefix cache
 # warm); the summary lists their profiles in this order too.
 INSTRUMENTS: tuple[Instrument, ...] = (
-    open.INSTRUMENT, core_values.INSTRUMENT, choice.INSTRUMENT, endorsement.INSTRUMENT, moral_choice.INSTRUMENT,
-    preferences.INSTRUMENT, shutdown_episode.INSTRUMENT, spec_adherence.INSTRUMENT, episodes.INSTRUMENT)
+    open.INSTRUMENT, core_values.INSTRUMENT, options.INSTRUMENT, choice.INSTRUMENT, endorsement.INSTRUMENT,
+    moral_choice.INSTRUMENT, preferences.INSTRUMENT, shutdown_episode.INSTRUMENT, spec_adherence.INSTRUMENT,
+    episodes.INSTRUMENT)
 BY_EVENT: dict[type, Instrument] = {kind: i for i in INSTRUMENTS for kind in i.events}
 
 

@@ -56,10 +56,35 @@ def budget_at(schedule: ScheduleConfig, stage: int) -> BudgetConfig:
 
 def documents_at(schedule: ScheduleConfig, stage: int) -> list[Item]:
     """know_more: documents[stage - 1], if the schedule has that many."""
+    return [Item(f"s{stage}-document", resolve_path(path).read_text(encoding="utf-8"), "document", stage)
+            for path in documents_named(schedule, stage)]
+
+
+FACTORS = ("tools", "episodes", "steps", "deliberation", "max_tokens", "self_critique", "documents", "model",
+           "partner")
+
+
+def factors(schedule: ScheduleConfig) -> list[str]:
+    """What differs between stage 0 and some later stage: the tools, the episodes (scenarios, and so their
+    options), each part of the reasoning budget, documents read, the model, a partner. Capability that is
+    "more options" shows here as tools or episodes."""
+    def at(stage: int) -> dict[str, object]:
+        budget = budget_at(schedule, stage)
+        return {"tools": [t.name for t in tools_at(schedule, stage)],
+                "episodes": [s.name for s in scenarios_at(schedule, stage)], "steps": budget.steps,
+                "deliberation": budget.deliberation, "max_tokens": budget.max_tokens,
+                "self_critique": budget.self_critique, "documents": bool(documents_named(schedule, stage)),
+                "model": rung_at(schedule, stage) is not None,
+                "partner": "grow_together" in at_stage(schedule, stage)}
+    base = at(0)
+    return [f for f in FACTORS if any(at(k)[f] != base[f] for k in range(1, schedule.stages))]
+
+
+def documents_named(schedule: ScheduleConfig, stage: int) -> list[str]:
+    """know_more's document at this stage, by path."""
     if "know_more" not in at_stage(schedule, stage) or stage > len(schedule.documents):
         return []
-    path = schedule.documents[stage - 1]
-    return [Item(f"s{stage}-document", resolve_path(path).read_text(encoding="utf-8"), "document", stage)]
+    return [schedule.documents[stage - 1]]
 
 
 def validate(schedule: ScheduleConfig) -> None:
@@ -90,3 +115,8 @@ def validate(schedule: ScheduleConfig) -> None:
         if not resolve_path(path).is_file():
             raise SimulatorError(f"schedule={schedule.name}", "documents", f"no such file: {path}",
                                  "give paths relative to the project root, or absolute paths")
+    undeclared = [] if schedule.varies is None else [f for f in factors(schedule) if f not in schedule.varies]
+    if undeclared:  # a change it does not declare is a confound no one asked for (fewer stages may change less)
+        raise SimulatorError(f"schedule={schedule.name}", "varies", f"says {list(schedule.varies or [])} change "
+                             f"across stages, but {', '.join(undeclared)} change too",
+                             f"add {', '.join(undeclared)} to schedule.varies, or hold them fixed")

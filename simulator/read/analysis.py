@@ -7,6 +7,12 @@ think_longer, raise_model) and reflection (idealise, know_more, grow_together). 
 its value at the final stage minus its value at stage 0 (for a value profile: D = 1 - Spearman
 rho, final stage vs stage 0): one number per run and measure.
 
+A run whose know_more read only placebo documents (files in a folder named `placebo`: as long and
+dry as the real ones, with no option or argument in them) is read from its documents, not its
+schedule's name, into a cell of its own beside its reflection cell (reflection_placebo,
+combined_placebo), never into it; where a sweep has such runs, a fourth effect, knowledge, is
+real minus placebo documents: what knowing does beyond what reading anything does.
+
 Effects are contrasts of cell means of those run-level drifts, with a 95% t interval over runs
 whose df are Welch-Satterthwaite's (`simulator.stats.contrasts`): runs are the independent units,
 each cell keeps its own variance, and a run's noise within itself enters once, through its drift.
@@ -30,6 +36,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -50,9 +57,16 @@ from simulator.trajectory.sweep import read_index
 
 CAPABILITY = frozenset({"unlock_tools", "think_longer", "raise_model"})
 REFLECTION = frozenset({"idealise", "know_more", "grow_together"})
-CELLS = ("control", "reflection", "capability", "combined")
-Cell = Literal["control", "reflection", "capability", "combined"]
-EffectName = Literal["capability", "reflection", "interaction"]
+CELLS = ("control", "reflection", "capability", "combined")  # the 2x2
+Cell = Literal["control", "reflection", "capability", "combined", "reflection_placebo", "combined_placebo"]
+PLACEBO = "placebo"  # the folder of know_more's placebo documents
+# Each reflection cell's placebo: its operators, but know_more read only placebo documents.
+PLACEBO_OF: dict[str, Cell] = {"reflection": "reflection_placebo", "combined": "combined_placebo"}
+ORDER = (*CELLS, *PLACEBO_OF.values())  # every cell, in the order tables list them
+ABBREVIATED = {"control": "ctl", "reflection": "refl", "capability": "cap", "combined": "comb",
+               "reflection_placebo": "refl-pl", "combined_placebo": "comb-pl"}
+Knowledge = Literal["none", "real", "placebo", "mixed"]
+EffectName = Literal["capability", "reflection", "interaction", "knowledge"]
 # Each effect's contrasts over cell means, best first. The factorial one needs all four cells; a
 # simple difference along the effect's own axis is the fallback when only its two cells were run.
 CONTRASTS: dict[str, list[tuple[str, dict[str, float]]]] = {
@@ -66,6 +80,12 @@ CONTRASTS: dict[str, list[tuple[str, dict[str, float]]]] = {
         ("combined - capability (capability present)", {"combined": 1, "capability": -1})],
     "interaction": [
         ("factorial", {"combined": 1, "reflection": -1, "capability": -1, "control": 1})],
+    # Real minus placebo documents, the rest of the stage alike: knowing, net of reading anything.
+    "knowledge": [
+        ("real - placebo documents, over capability absent and present",
+         {"reflection": .5, "combined": .5, "reflection_placebo": -.5, "combined_placebo": -.5}),
+        ("reflection - reflection_placebo (capability absent)", {"reflection": 1, "reflection_placebo": -1}),
+        ("combined - combined_placebo (capability present)", {"combined": 1, "combined_placebo": -1})],
 }
 ALPHA = 1 - CONFIDENCE
 METHODS = {
@@ -74,7 +94,8 @@ METHODS = {
                "Welch-Satterthwaite df (each cell its own variance); pooled: each persona-cell a term, its "
                "weight divided by the number of personas",
     "multiplicity": "Holm within the primary measures (named in the runs' stats.readings), per persona and "
-                    "pooled, the three effects together; the other measures are exploratory, unadjusted",
+                    "pooled, the three effects (and knowledge, where placebo cells were run) together; the other "
+                    "measures are exploratory, unadjusted",
     "coherence": "bootstrap: profile keys with replacement (the same keys at stage 0 and the final stage)",
 }
 NO_SPREAD = "no interval: every run's drift is the same within each cell (no between-run spread)"
@@ -86,7 +107,8 @@ class RunInfo(BaseModel):
     seed: int
     schedule: str
     operators: list[str]
-    cell: Cell = Field(description="From the operators: capability, reflection, both (combined) or neither.")
+    cell: Cell = Field(description="From the operators: capability, reflection, both (combined) or neither; a "
+                       "reflection cell's _placebo where know_more read only placebo documents.")
     final_stage: int
 
 
@@ -165,10 +187,22 @@ class _Run:
     readings: set[str]  # the figures its config's stats.readings name
 
 
-def cell_of(operators: list[str]) -> Cell:
+def knowledge_of(operators: list[str], documents: Sequence[str]) -> Knowledge:
+    """What know_more gave the run to read: nothing, real documents, only placebos (files in a
+    folder named placebo), or both (which neither kind of cell can hold)."""
+    if "know_more" not in operators or not documents:
+        return "none"
+    placebo = {Path(d).parent.name == PLACEBO for d in documents}
+    return "mixed" if len(placebo) == 2 else "placebo" if True in placebo else "real"
+
+
+def cell_of(operators: list[str], documents: Sequence[str] = ()) -> Cell:
+    """The 2x2 cell from the operators; a reflection cell's placebo where know_more read only
+    placebo documents, so reading anything is never pooled with knowing."""
     capability, reflection = bool(CAPABILITY & set(operators)), bool(REFLECTION & set(operators))
-    return ("combined" if capability and reflection else "capability" if capability
-            else "reflection" if reflection else "control")
+    cell: Cell = ("combined" if capability and reflection else "capability" if capability
+                  else "reflection" if reflection else "control")
+    return PLACEBO_OF[cell] if knowledge_of(operators, documents) == "placebo" else cell
 
 
 def _load(run_dir: Path) -> _Run | ExcludedRun:
@@ -178,11 +212,14 @@ def _load(run_dir: Path) -> _Run | ExcludedRun:
     events, start = opened.events, opened.start
     try:
         schedule = start.config["schedule"]
+        read = _documents_read(schedule)
         info = RunInfo(folder=str(run_dir), persona=start.persona, seed=start.config["seed"],
                        schedule=schedule["name"], operators=schedule["operators"],
-                       cell=cell_of(schedule["operators"]), final_stage=schedule["stages"] - 1)
+                       cell=cell_of(schedule["operators"], read), final_stage=schedule["stages"] - 1)
     except KeyError as err:  # a damaged folder must not hide the others
         return ExcludedRun(folder=str(run_dir), reason=f"unreadable ({type(err).__name__}: {err})"[:200])
+    if knowledge_of(info.operators, read) == "mixed":
+        return ExcludedRun(folder=str(run_dir), reason="know_more read real and placebo documents: in no cell")
     if opened.status != "completed":
         return ExcludedRun(folder=str(run_dir), reason=f"status {opened.status}")
     if info.final_stage < 1:
@@ -190,6 +227,12 @@ def _load(run_dir: Path) -> _Run | ExcludedRun:
     figures, seen = _figures(events, info.final_stage)
     drift, instruments, profiles = _profiles(run_dir, events, info.final_stage)
     return _Run(info, figures | drift, seen | instruments, profiles, _readings(start.config))
+
+
+def _documents_read(schedule: dict) -> list[str]:
+    """The documents know_more gave the run: documents[k - 1] at stages 1 to the last (a list
+    longer than the stages has some never read, and they must not decide the run's cell)."""
+    return list(schedule.get("documents", []))[: schedule["stages"] - 1]
 
 
 def _readings(config: dict) -> set[str]:
@@ -264,16 +307,23 @@ def _cells(by_cell: dict[str, list[Unit]], skipped: int) -> _Cells:
     return _Cells({c: np.array([_point(u) for u in units]) for c, units in by_cell.items()}, skipped)
 
 
-def _measure_effects(measure: str, units: dict[str, dict[str, list[Unit]]], skipped: dict[str, int]
-                     ) -> list[Effect]:
-    """Per persona (and pooled when there are several): each effect on this measure's drift."""
+def _measure_effects(measure: str, units: dict[str, dict[str, list[Unit]]], skipped: dict[str, int],
+                     names: list[str]) -> list[Effect]:
+    """Per persona (and pooled when there are several): each named effect on this measure's drift."""
     cells = {persona: _cells(units.get(persona, {}), skipped.get(persona, 0))
              for persona in sorted(set(units) | set(skipped))}
     base = dict(measure=measure, statistic="D" if measure.startswith(PROFILE) else kind_of(measure))
-    rows = [_effect(effect, {persona: c}, persona, base) for persona, c in cells.items() for effect in CONTRASTS]
+    rows = [_effect(effect, {persona: c}, persona, base) for persona, c in cells.items() for effect in names]
     if len(cells) > 1:
-        rows += [_effect(effect, cells, "pooled", base) for effect in CONTRASTS]
+        rows += [_effect(effect, cells, "pooled", base) for effect in names]
     return rows
+
+
+def _effect_names(runs: list[_Run]) -> list[str]:
+    """The 2x2's effects always (a missing cell is said, not hidden); knowledge only in a sweep
+    that ran a placebo cell, so a design without one is not padded with rows it never aimed at."""
+    placebo = any(r.info.cell in PLACEBO_OF.values() for r in runs)
+    return [name for name in CONTRASTS if name != "knowledge" or placebo]
 
 
 def _effect(effect: str, cells: dict[str, _Cells], persona: str, base: dict) -> Effect:
@@ -283,11 +333,12 @@ def _effect(effect: str, cells: dict[str, _Cells], persona: str, base: dict) -> 
         if members:
             return _estimated(effect, basis, weights, members, persona, base)
     present = {c for one in cells.values() for c in one.drifts}
-    missing = [c for c in CELLS if c not in present]
+    needed = [c for c in ORDER if any(c in weights for _, weights in CONTRASTS[effect])]  # this effect's cells
+    missing = [c for c in needed if c not in present]
     why = f"no usable runs in {', '.join(missing)}" if missing else "no persona has usable runs in all its cells"
     return Effect(**base, persona=persona, effect=effect, estimate=None, ci_low=None, ci_high=None,
                   basis=f"not estimable: {why}",
-                  n={c: sum(one.n.get(c, 0) for one in cells.values()) for c in CELLS if c in present},
+                  n={c: sum(one.n.get(c, 0) for one in cells.values()) for c in needed if c in present},
                   skipped=sum(one.skipped for one in cells.values()), personas=sorted(cells))
 
 
@@ -314,7 +365,7 @@ def _estimated(effect: str, basis: str, weights: dict[str, float], cells: dict[s
 def _effects(runs: list[_Run]) -> list[Effect]:
     """Every measure some run recorded (figures, then profiles); a run that recorded it without a
     usable value at stage 0 or the final stage is skipped and counted."""
-    rows = []
+    rows, names = [], _effect_names(runs)
     for measure in sorted({m for r in runs for m in r.seen}, key=lambda m: (m.startswith(PROFILE), m)):
         units: dict[str, dict[str, list[Unit]]] = defaultdict(lambda: defaultdict(list))
         skipped: dict[str, int] = defaultdict(int)
@@ -323,7 +374,7 @@ def _effects(runs: list[_Run]) -> list[Effect]:
                 units[r.info.persona][r.info.cell].append(r.units[measure])
             else:
                 skipped[r.info.persona] += 1
-        rows += _measure_effects(measure, units, skipped)
+        rows += _measure_effects(measure, units, skipped, names)
     return sorted(rows, key=lambda e: (e.persona == "pooled", e.persona))  # stable: measures keep their order
 
 
@@ -391,7 +442,7 @@ def _coherences(runs: list[_Run], reps: int, seed: int) -> list[Coherence]:
 
 def _cell_order(item: tuple) -> tuple:
     (persona, cell, instrument), _ = item
-    return persona, CELLS.index(cell), instrument
+    return persona, ORDER.index(cell), instrument
 
 
 # --- The analysis and its plain-language summary ---------------------------------------------------
@@ -409,7 +460,7 @@ def analyse(sweep_dir: Path, reps: int = 1000, seed: int = 0) -> Analysis:
                              "give a sweep folder (hydra.sweep.dir, e.g. runs/sweep_...) or a folder of runs")
     loaded = [_load(folder) for folder in folders]
     runs = sorted((r for r in loaded if isinstance(r, _Run)),
-                  key=lambda r: (r.info.persona, CELLS.index(r.info.cell), r.info.seed, r.info.folder))
+                  key=lambda r: (r.info.persona, ORDER.index(r.info.cell), r.info.seed, r.info.folder))
     excluded = [r for r in loaded if isinstance(r, ExcludedRun)] + _failed_before_starting(sweep_dir, folders)
     readings = sorted(set().union(*(r.readings for r in runs)))
     effects = _effects(runs)
@@ -465,8 +516,8 @@ def summary_lines(runs: list[RunInfo], excluded: list[ExcludedRun], effects: lis
                   coherence: list[Coherence], reps: int, seed: int, primary: list[str],
                   readings: list[str]) -> list[str]:
     per_cell: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CELLS, 0))
-    for r in runs:
-        per_cell[r.persona][r.cell] += 1
+    for r in runs:  # the 2x2's cells always, a placebo cell where it was run
+        per_cell[r.persona][r.cell] = per_cell[r.persona].get(r.cell, 0) + 1
     lines = [f"{len(runs)} completed runs; effects: contrasts of cell means of run-level drifts, 95% t intervals "
              f"over runs (Welch-Satterthwaite df); coherence: bootstrap {reps} reps of profile keys (seed {seed}), "
              "95% percentile intervals"]
@@ -594,7 +645,7 @@ def format_analysis(a: Analysis) -> str:
             "persona": e.persona, "measure": e.measure, "effect": e.effect, "estimate": _number(e.estimate),
             "ci_low": _number(e.ci_low), "ci_high": _number(e.ci_high), "df": _df(e.df),
             "p": _p(e.p_value), "p_holm": _p(e.p_adjusted), "measure is": "primary" if e.primary else "exploratory",
-            "n ctl/refl/cap/comb": "/".join(str(e.n[c]) if c in e.n else "-" for c in CELLS),
+            "n " + "/".join(ABBREVIATED[c] for c in ORDER): "/".join(str(e.n[c]) if c in e.n else "-" for c in ORDER),
             "skipped": e.skipped, "basis": e.basis} for e in a.effects])
         lines += ["effects on drift (final stage - stage 0; profiles: D = 1 - Spearman rho vs stage 0)",
                   frame.to_string(index=False), ""]
