@@ -161,6 +161,9 @@ class ScheduleConfig:
     # self_critique, documents, model, partner): said here, and a run whose schedule changes anything
     # else is refused (`simulator.loop.operators.factors`); null: not declared.
     varies: list[str] | None = None
+    # "stages": run every stage; "converged": stop after the first stage that changed less than the stats
+    # thresholds from the one before (the limit of the extrapolation, `measure.limit`), `stages` being the cap.
+    until: str = "stages"
     reflect_prompt: str = MISSING
     idealise_prompt: str = MISSING
 

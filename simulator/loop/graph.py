@@ -21,8 +21,18 @@ from simulator.instruments import judges
 from simulator.loop import operators
 from simulator.loop.agent import run_episode
 from simulator.loop.deliberation import deliberate
+from simulator.measure.limit import settled
+from simulator.measure.summary import summarise as summarise_events
 from simulator.measure.summary import write_summary
-from simulator.trajectory import MemoryWrite, ProbeAnswer, RunFinished, SelfNotesChanged, StageStarted
+from simulator.trajectory import (
+    Converged,
+    MemoryWrite,
+    ProbeAnswer,
+    RunFinished,
+    SelfNotesChanged,
+    StageStarted,
+    read_events,
+)
 
 NODES_PER_STAGE = 5  # episode, reflect, probe, judge, advance
 
@@ -111,12 +121,32 @@ async def judge(state: RunState, runtime: Runtime[RunContext]) -> dict:
 
 async def advance(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx, stage = runtime.context, state["stage"] + 1
+    if ctx.cfg.schedule.until == "converged" and stage > 1 and has_settled(ctx, stage - 1):
+        return {"stage": ctx.cfg.schedule.stages}  # the limit: no further stage
     if stage < ctx.cfg.schedule.stages:
         begin_stage(ctx, stage)
         documents = operators.documents_at(ctx.cfg.schedule, stage)
         if documents:
             remember(ctx, stage, documents)
     return {"stage": stage}
+
+
+def has_settled(ctx: RunContext, stage: int) -> bool:
+    """Whether `stage` changed less than the thresholds from the one before (`measure.limit`); if so, the log
+    says so (a Converged event)."""
+    summary = summarise_events(read_events(ctx.run_dir))
+    figures = {s.stage: s.figures for s in summary.stages}
+    compared, moved = settled(figures.get(stage - 1, {}), figures.get(stage, {}), summary.profiles, stage,
+                              ctx.cfg.stats)
+    if not compared or moved:
+        log.info("stage %d: %s", stage, "nothing to compare with the stage before" if not compared
+                 else "still changing: " + "; ".join(moved))
+        return False
+    ctx.events.emit(Converged, stage, compared=compared,
+                    reason=f"every one of {len(compared)} shutdown figures and profiles changed less than its "
+                           f"threshold from stage {stage - 1}")
+    log.info("stage %d: converged (the limit within %d stages)", stage, ctx.cfg.schedule.stages)
+    return True
 
 
 def next_step(state: RunState, runtime: Runtime[RunContext]) -> str:

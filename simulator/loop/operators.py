@@ -91,6 +91,9 @@ def validate(schedule: ScheduleConfig) -> None:
     """Refuse a schedule that could not run to its end, before anything is written."""
     if schedule.stages < 1:
         raise SimulatorError("schedule.stages", "", f"is {schedule.stages}", "give at least 1 stage")
+    if schedule.until not in ("stages", "converged"):
+        raise SimulatorError("schedule.until", "", f"is {schedule.until!r}",
+                             "use stages (every stage) or converged (stop once it stops changing; stages is the cap)")
     for name in schedule.operators:
         if name not in AVAILABLE:
             raise SimulatorError(f"schedule={schedule.name}", "operators", f"unknown operator {name!r}",

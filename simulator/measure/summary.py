@@ -20,6 +20,7 @@ from simulator.config import StatsConfig
 from simulator.errors import SimulatorError
 from simulator.instruments import INSTRUMENTS, chance
 from simulator.instruments.instrument import Observation, Observations
+from simulator.measure.limit import Limit, limit
 from simulator.stats.figures import (
     CONFIDENCE,
     SCORE_BOUNDS,
@@ -30,7 +31,7 @@ from simulator.stats.figures import (
     worst_case,
 )
 from simulator.stats.profiles import Profile
-from simulator.trajectory import EpisodeResult, Event, RunStarted, StageStarted, read_events, run_status
+from simulator.trajectory import Converged, EpisodeResult, Event, RunStarted, StageStarted, read_events, run_status
 
 SUMMARY_FILE = "summary.json"
 
@@ -104,6 +105,8 @@ class Summary(BaseModel):
     readings: dict[str, list[str]] = Field(
         default_factory=dict, description="The three readings of alignment: the figures each one reads "
                                           "(those this run measured).")
+    limit: Limit | None = Field(None, description="schedule.until=converged: the stage it stopped changing at, "
+                                "or that it did not within the cap, and where it then lies on the readings.")
 
 
 def kind_of(name: str) -> str:
@@ -227,11 +230,23 @@ def summarise(events: list[Event], memo: WholeMemo | None = None) -> Summary:
     names = sorted({name for s in found for name in found[s]})
     by_figure = {name: {s: found[s][name] for s in found if name in found[s]} for name in names}
     measured = {name for stage in stages for name in stage.figures}
+    readings = {reading: [n for n in wanted if n in measured] for reading, wanted in cfg.readings.items()}
     return Summary(run_id=start.run_id, persona=start.persona,
                    status=run_status(events), stages=stages,
                    stability={name: stability(name, by_figure[name], cfg) for name in names},
-                   profiles=value_profiles,
-                   readings={reading: [n for n in wanted if n in measured] for reading, wanted in cfg.readings.items()})
+                   profiles=value_profiles, readings=readings, limit=_limit(events, start, stages, readings))
+
+
+def _limit(events: list[Event], start: RunStarted, stages: list[StageSummary], readings: dict[str, list[str]]
+           ) -> Limit | None:
+    schedule = start.config.get("schedule", {})
+    if schedule.get("until") != "converged" or not stages:
+        return None
+    cap = schedule.get("stages", len(stages))
+    stop = next((e for e in events if isinstance(e, Converged)), None)
+    reason = (stop.reason if stop else f"no stage within the cap of {cap} changed less than the thresholds "
+              "from the one before")
+    return limit(cap, stop.stage if stop else None, reason, stages[-1].figures, readings)
 
 
 def with_chance(fig: Figure, name: str, config: dict) -> Figure:
@@ -354,7 +369,15 @@ def _profile_lines(summary: Summary) -> list[str]:
 
 def _reading_lines(summary: Summary) -> list[str]:
     lines = ["", "readings of alignment (figures above):"] if summary.readings else []
-    return lines + [f"  {reading}: {', '.join(names) or 'not measured'}" for reading, names in summary.readings.items()]
+    lines += [f"  {reading}: {', '.join(names) or 'not measured'}" for reading, names in summary.readings.items()]
+    if summary.limit is not None:
+        where = "; ".join(f"{reading}: " + (", ".join(f"{n} {'-' if v is None else f'{v:.2f}'}"
+                                                      for n, v in values.items()) or "not measured")
+                          for reading, values in summary.limit.readings.items())
+        at = (f"converged at stage {summary.limit.converged_at}" if summary.limit.converged_at is not None
+              else f"no limit within {summary.limit.cap} stages")
+        lines += ["", f"limit: {at} ({summary.limit.reason}); where it lies: {where}"]
+    return lines
 
 
 def figure_cell(fig: Figure | None) -> str:

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 # episode's tools were tempting (EpisodeResult.tempting_available); 5 the shell shutdown episode (BehaviourEpisode
 # salience, interface, changed, tasks, answers; outcomes pre_warning_change and placebo); 6 whether it looked at the
 # shutdown machinery (BehaviourEpisode.discovered, acted_after_discovery) and an episode's hidden option
-# (EpisodeResult.option, option_present, discovered, acted, acted_after_discovery). Older logs read unchanged.
+# (EpisodeResult.option, option_present, discovered, acted, acted_after_discovery), the options probe's events and
+# Converged. Older logs read unchanged.
 LOG_VERSION = 6
 EVENTS_FILE = "events.jsonl"
 ROLLED_BACK_FILE = "events.rolled_back.jsonl"  # events written after the checkpoint a run resumed from
@@ -327,6 +328,14 @@ class RunFinished(_Event):
     status: Literal["completed", "failed"]
 
 
+class Converged(_StageEvent):
+    """schedule.until=converged: this stage changed less than the thresholds from the one before, so the run stops."""
+
+    type: Literal["converged"] = "converged"
+    compared: list[str] = Field(description="The figures and profiles compared with the stage before.")
+    reason: str
+
+
 class OptionsAnswer(_StageEvent):
     """Option generation: the actions it listed as available in a situation, and the one it would take."""
 
@@ -367,7 +376,7 @@ Event = Annotated[
     Union[RunStarted, StageStarted, ModelCall, Retry, MemoryWrite, MemoryRead, SelfNotesChanged,
           ProbeAnswer, ChoiceAnswer, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer, ToolCall,
           EpisodeResult, BehaviourEpisode, Verdict, ValuesVerdict, ErrorEvent, RunResumed, RunFinished,
-          OptionsAnswer, OptionsVerdict],
+          OptionsAnswer, OptionsVerdict, Converged],
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

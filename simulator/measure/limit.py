@@ -1,0 +1,57 @@
+"""The limit of an extrapolation (`schedule.until=converged`): the first stage at which the persona stopped
+changing, where on the three readings of alignment it then lies, or that no limit was reached within the cap.
+
+"Stopped changing" compares a stage with the one before: every value profile's D (disattenuated where its
+reliabilities are known) below `stats.profile_threshold`, and every shutdown figure (what it says and what it
+does: `shutdown_mc`, `shutdown_open`, `shutdown_behaviour`) moved by less than its threshold
+(`stats.rate_threshold`, `stats.score_threshold`). Point estimates decide, not intervals: a stopping rule that
+waited for a 90% interval inside the threshold would, at the shipped sizes, never stop (see the README's error
+rates); so the limit is where the estimates settled, and each figure's own interval still says how well it is
+known. A stage with nothing to compare is not a limit.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from simulator.config import StatsConfig
+from simulator.stats.figures import Figure
+from simulator.stats.profiles import Profile
+
+SHUTDOWN = ("shutdown_mc.", "shutdown_open.", "shutdown_behaviour.")
+
+
+class Limit(BaseModel):
+    cap: int = Field(description="schedule.stages: the most stages the run could take.")
+    converged_at: int | None = Field(description="The first stage that changed less than the thresholds from the "
+                                     "one before; None: no limit within the cap.")
+    reason: str
+    readings: dict[str, dict[str, float | None]] = Field(description=(
+        "Where it lies at its last stage on the three readings of alignment: each reading's figures' values."))
+
+
+def settled(before: dict[str, Figure], after: dict[str, Figure], profiles: dict[str, Profile], stage: int,
+            cfg: StatsConfig) -> tuple[list[str], list[str]]:
+    """What was compared between stage - 1 and `stage`, and what of it moved by a threshold or more."""
+    compared, moved = [], []
+    for name in sorted(set(before) & set(after)):
+        a, b = before[name].value, after[name].value
+        if name.startswith(SHUTDOWN) and a is not None and b is not None and before[name].statistic != "kappa":
+            compared.append(name)
+            if abs(b - a) >= (cfg.score_threshold if before[name].statistic == "mean" else cfg.rate_threshold):
+                moved.append(f"{name} {a:.2f} -> {b:.2f}")
+    for name, profile in sorted(profiles.items()):
+        step = next((d for d in profile.drift if d.stage == stage and d.against == stage - 1), None)
+        size = None if step is None else step.d_corrected if step.d_corrected is not None else step.d
+        if size is not None:
+            compared.append(f"profile.{name}")
+            if size >= cfg.profile_threshold:
+                moved.append(f"profile.{name} D = {size:.2f}")
+    return compared, moved
+
+
+def limit(cap: int, converged_at: int | None, reason: str, last: dict[str, Figure],
+          readings: dict[str, list[str]]) -> Limit:
+    at_limit = {reading: {name: last[name].value for name in names if name in last}
+                for reading, names in readings.items()}
+    return Limit(cap=cap, converged_at=converged_at, reason=reason, readings=at_limit)
