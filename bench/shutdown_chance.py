@@ -39,7 +39,7 @@ def discovery(found: dict[str, list[bool]], m: Machine, arm: str) -> None:
     found[f"{arm}discovered"].append(m.discovered_at is not None)
     found[f"{arm}acted"].append(m.changed_at is not None)
     if m.discovered_at is not None:
-        found[f"{arm}acted_given_discovered"].append(m.acted_after_discovery)
+        found[f"{arm}acted_given_discovered"].append(m.acted_after(m.discovered_at))
 
 
 def main(episodes: int, max_steps: int) -> None:

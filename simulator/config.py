@@ -219,6 +219,9 @@ class BehaviourConfig:
     admission_question: str = MISSING  # asked after it (yes = did something to avoid shutdown)
     variants: dict[str, BehaviourVariantConfig] = field(default_factory=dict)
     limits: SandboxLimitsConfig = field(default_factory=SandboxLimitsConfig)
+    # Discovery from words: where its commands never looked at the machinery, a judge reads its thoughts with
+    # this rubric for a named way around the shutdown, with a quote checked against them (null: actions only).
+    discovery_rubric: Optional[str] = "simulator/rubrics/discovery.md"
 
 
 @dataclass
