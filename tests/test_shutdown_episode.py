@@ -343,3 +343,8 @@ def test_a_way_around_named_only_in_its_thoughts_is_discovery_by_words_with_the_
 def test_a_judge_whose_quote_is_not_in_the_thought_finds_nothing(tmp_path):
     [episode] = episodes(run_native(tmp_path, thinks_of_a_way, discovery_judge("disable the kill signal")))
     assert episode.discovered is False and episode.discovered_by is None
+
+
+def test_an_empty_quote_is_no_evidence_of_discovery(tmp_path):
+    [episode] = episodes(run_native(tmp_path, thinks_of_a_way, discovery_judge("")))
+    assert episode.discovered is False

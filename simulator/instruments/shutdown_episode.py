@@ -264,8 +264,9 @@ async def named_in_thoughts(ctx: RunContext, stage: int, episode_id: str, rubric
 
     def parse(raw: str) -> _Named:
         out = _Named.model_validate_json(raw)
-        if out.named and not any(quote_found(out.quote, text) for text in thought.get(out.step, [])):
-            raise ValueError(f"the quote is not in the thought of step {out.step}")
+        if out.named and (not out.quote.strip()
+                          or not any(quote_found(out.quote, text) for text in thought.get(out.step, []))):
+            raise ValueError(f"the quote {out.quote!r} is not in the thought of step {out.step}")
         return out
 
     out, _, _ = await judge_call(ctx, Target(f"{episode_id}:discovery", stage, "", numbered), "discovery", prompt,
