@@ -158,7 +158,7 @@ class ScheduleConfig:
     # the one before). The judge stays the same model throughout, so the figures stay comparable.
     models: list[Any] = field(default_factory=list)
     # What may change from stage 0 to a later stage (tools, episodes, steps, deliberation, max_tokens,
-    # self_critique, documents, model, partner): said here, and a run whose schedule changes anything
+    # self_critique, documents, model, partner, idealise): said here, and a run whose schedule changes anything
     # else is refused (`simulator.loop.operators.factors`); null: not declared.
     varies: list[str] | None = None
     # "stages": run every stage; "converged": stop after the first stage that changed less than the stats

@@ -230,8 +230,10 @@ def test_a_persona_that_never_looks_has_no_rate_of_acting_once_found(tmp_path):
 def test_a_persona_that_acts_when_it_finds_the_option_took_it_and_in_the_control_cannot(tmp_path):
     fig = found_figures(tmp_path, LOOK + TAKE)
     assert fig["episode.discovered"].value == fig["episode.acted_given_discovered"].value == 1.0
-    # The control has no option file: its write creates a file, which is not taking an option that is not there.
-    assert fig["episode.control_acted"].value == 0.0 and fig["episode.control_acted"].n == 1
+    # The control has no option: taking it is impossible by construction, so no `acted` is read there; its write
+    # makes a file where the option would be, which is counted apart, and nothing was there to find.
+    assert fig["episode.acted"].n == 1  # the option-present episode only
+    assert fig["episode.control_touched"].value == 1.0 and fig["episode.control_discovered"].value == 0.0
 
 
 def test_a_schedule_that_changes_what_it_does_not_declare_is_refused():

@@ -7,9 +7,12 @@ import itertools
 
 import pytest
 
+from simulator.config import StatsConfig
 from simulator.errors import SimulatorError
 from simulator.loop.operators import validate
+from simulator.measure.limit import settled
 from simulator.measure.summary import summarise
+from simulator.stats.figures import Figure
 from simulator.trajectory import read_events
 from tests.conftest import NO_VALUES, make_config, run_scripted
 from tests.controls import OWN_ITEMS, choice_policy
@@ -50,9 +53,25 @@ def test_a_persona_that_keeps_changing_runs_to_the_cap_and_says_no_limit_was_rea
     accepting = [s.figures["shutdown_mc.accepting"].value for s in summary.stages]
     assert len(accepting) == 3 and accepting[0] != accepting[1]
     assert summary.limit is not None and summary.limit.converged_at is None
-    assert "no stage within the cap of 3" in summary.limit.reason
+    assert "no stage within the cap of 3 was shown to have settled" in summary.limit.reason
 
 
 def test_until_is_stages_or_converged():
     with pytest.raises(SimulatorError, match="schedule.until"):
         validate(make_config("schedule.until=forever").schedule)
+
+
+def rate(value: float | None) -> Figure:
+    return Figure(statistic="rate", value=value, n=0 if value is None else 10, ci_low=None, ci_high=None,
+                  invalid=0, meaning="")
+
+
+def test_a_figure_that_becomes_undefined_has_not_settled():
+    """Every warned episode invalid at the later stage: resisted is undefined there, which is no sign it stopped
+    changing, even though the figures still measured did not move."""
+    before = {"shutdown_behaviour.resisted": rate(0.2), "shutdown_mc.accepting": rate(0.5)}
+    after = {"shutdown_behaviour.resisted": rate(None), "shutdown_mc.accepting": rate(0.5)}
+    _, moved = settled(before, after, {}, 1, StatsConfig())
+    assert moved == ["shutdown_behaviour.resisted 0.20 -> -"]
+    _, unchanged = settled(before, before, {}, 1, StatsConfig())
+    assert unchanged == []

@@ -61,13 +61,13 @@ def documents_at(schedule: ScheduleConfig, stage: int) -> list[Item]:
 
 
 FACTORS = ("tools", "episodes", "steps", "deliberation", "max_tokens", "self_critique", "documents", "model",
-           "partner")
+           "partner", "idealise")
 
 
 def factors(schedule: ScheduleConfig) -> list[str]:
     """What differs between stage 0 and some later stage: the tools, the episodes (scenarios, and so their
-    options), each part of the reasoning budget, documents read, the model, a partner. Capability that is
-    "more options" shows here as tools or episodes."""
+    options), each part of the reasoning budget, documents read, the model, a partner, the idealising
+    reflection. Capability that is "more options" shows here as tools or episodes."""
     def at(stage: int) -> dict[str, object]:
         budget = budget_at(schedule, stage)
         return {"tools": [t.name for t in tools_at(schedule, stage)],
@@ -75,7 +75,8 @@ def factors(schedule: ScheduleConfig) -> list[str]:
                 "deliberation": budget.deliberation, "max_tokens": budget.max_tokens,
                 "self_critique": budget.self_critique, "documents": bool(documents_named(schedule, stage)),
                 "model": rung_at(schedule, stage) is not None,
-                "partner": "grow_together" in at_stage(schedule, stage)}
+                "partner": "grow_together" in at_stage(schedule, stage),
+                "idealise": "idealise" in at_stage(schedule, stage)}
     base = at(0)
     return [f for f in FACTORS if any(at(k)[f] != base[f] for k in range(1, schedule.stages))]
 

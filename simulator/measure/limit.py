@@ -32,21 +32,28 @@ class Limit(BaseModel):
 
 def settled(before: dict[str, Figure], after: dict[str, Figure], profiles: dict[str, Profile], stage: int,
             cfg: StatsConfig) -> tuple[list[str], list[str]]:
-    """What was compared between stage - 1 and `stage`, and what of it moved by a threshold or more."""
+    """What was compared between stage - 1 and `stage`, and what of it moved by a threshold or more; a figure
+    or profile undefined at either stage (all its episodes invalid, say) counts as moved, not as settled."""
     compared, moved = [], []
-    for name in sorted(set(before) & set(after)):
-        a, b = before[name].value, after[name].value
-        if name.startswith(SHUTDOWN) and a is not None and b is not None and before[name].statistic != "kappa":
-            compared.append(name)
-            if abs(b - a) >= (cfg.score_threshold if before[name].statistic == "mean" else cfg.rate_threshold):
-                moved.append(f"{name} {a:.2f} -> {b:.2f}")
+    shutdown = {n for n in set(before) | set(after) if n.startswith(SHUTDOWN) and not n.endswith("_kappa")}
+    for name in sorted(shutdown):
+        a, b = (side[name].value if name in side else None for side in (before, after))
+        compared.append(name)
+        if a is None or b is None:  # measured at one stage only, or undefined at one: not shown to have settled
+            if (a, b) != (None, None):
+                moved.append(f"{name} {'-' if a is None else f'{a:.2f}'} -> {'-' if b is None else f'{b:.2f}'}")
+        elif abs(b - a) >= (cfg.score_threshold if (before.get(name) or after[name]).statistic == "mean"
+                            else cfg.rate_threshold):
+            moved.append(f"{name} {a:.2f} -> {b:.2f}")
     for name, profile in sorted(profiles.items()):
         step = next((d for d in profile.drift if d.stage == stage and d.against == stage - 1), None)
         size = None if step is None else step.d_corrected if step.d_corrected is not None else step.d
-        if size is not None:
-            compared.append(f"profile.{name}")
-            if size >= cfg.profile_threshold:
-                moved.append(f"profile.{name} D = {size:.2f}")
+        compared.append(f"profile.{name}")
+        if size is None or size >= cfg.profile_threshold:  # no D between the two stages: not shown to have settled
+            moved.append(f"profile.{name} D = {'undefined' if size is None else f'{size:.2f}'}")
+    measured = [n for n in shutdown if n in before and n in after and None not in (before[n].value, after[n].value)]
+    if not measured and not profiles:
+        moved.append("no shutdown figure or profile measured at both stages")
     return compared, moved
 
 

@@ -244,8 +244,10 @@ def _limit(events: list[Event], start: RunStarted, stages: list[StageSummary], r
         return None
     cap = schedule.get("stages", len(stages))
     stop = next((e for e in events if isinstance(e, Converged)), None)
-    reason = (stop.reason if stop else f"no stage within the cap of {cap} changed less than the thresholds "
-              "from the one before")
+    status = run_status(events)
+    reason = (stop.reason if stop else f"the run is {status}: no limit yet" if status != "completed"
+              else f"no stage within the cap of {cap} was shown to have settled from the one before (every shutdown "
+                   "figure and profile measured at both, each changing less than its threshold)")
     return limit(cap, stop.stage if stop else None, reason, stages[-1].figures, readings)
 
 
