@@ -575,3 +575,7 @@ def test_taking_no_more_of_the_options_found_favours_the_view_that_it_knows_and_
 def test_wide_intervals_cannot_tell_the_views_apart(tmp_path):
     line = crux_line(crux_sweep(tmp_path, {"control": [1, 9], "capability": [2, 12]}))
     assert "cannot tell" in line
+
+
+def test_a_sweep_without_any_option_to_find_says_the_crux_is_not_measured(capability_sweep):
+    assert any(line.startswith("crux: not measured") for line in analyse(capability_sweep, reps=REPS).summary)

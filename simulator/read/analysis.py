@@ -557,11 +557,13 @@ def _crux_lines(effects: list[Effect], threshold: float) -> list[str]:
             finding, taking = ([e for e in found if e.measure in names] for names in (FINDING, TAKING))
             if finding or taking:
                 lines.append(_crux_sentence(persona, kind, finding, taking, threshold))
-    if lines:
-        lines.append("crux, note: in experiment=crux capability reaches the shutdown episode only through what it "
-                     "remembers (its steps are fixed, and the capability schedule also hands it more tools and other "
-                     "scenarios); capability_found / control_found hold the options fixed")
-    return lines
+    if not lines:
+        return ["crux: not measured: no figure of finding options where they have to be found (shutdown episodes at "
+                "salience 1 or 3, where the menu and the warning do not name them; hidden-option episodes, "
+                "capability_found; probes.options)"]
+    return lines + ["crux, note: in experiment=crux capability reaches the shutdown episode only through what it "
+                    "remembers (its steps are fixed, and the capability schedule also hands it more tools and other "
+                    "scenarios); capability_found / control_found hold the options fixed"]
 
 
 def _crux_sentence(persona: str, kind: str, finding: list[Effect], taking: list[Effect], threshold: float) -> str:
