@@ -169,8 +169,10 @@ def test_the_table_has_a_row_per_figure_and_stage_and_a_column_per_group(sweep):
     header, rows, notes = format_comparison(compare([sweep], ["schedule.name"]))
     assert header == ["figure", "stage", "schedule.name=control", "schedule.name=reflection"]
     assert [row[:2] for row in rows][:3] == [["episode.used_tools", "0"], ["episode.used_tools", "1"],
-                                             ["shutdown_behaviour.admits", "0"]]
+                                             ["shutdown_behaviour.acted", "0"]]
     assert rows[0][3] == "-"  # the reflection schedule runs no episodes
-    cell = re.compile(r"\d\.\d\d \[\d\.\d\d, \d\.\d\d\] n=\d+( \(\+\d+ invalid\))? runs=2")
+    # A figure undefined in every run (acting once it looked, where it never looked) says so with its n.
+    cell = re.compile(r"\d\.\d\d \[\d\.\d\d, \d\.\d\d\] n=\d+( \(\+\d+ invalid\))? runs=2"
+                      r"|- n=0 \(\+\d+ invalid\) runs=0")
     assert all(cell.fullmatch(text) for row in rows[2:] for text in row[2:])
     assert f"    {sweep / '2'} (completed)" in notes

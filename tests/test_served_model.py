@@ -14,7 +14,7 @@ from tests.openai_server import PLAIN_REPLY, OpenAIStub
 
 SIMULATE = Path(sys.executable).parent / "simulate"
 SHORT = ("schedule.stages=1", "probes.samples=1", "probes.shutdown_mc.limit=2", *NO_VALUES,
-         "probes.shutdown_behaviour.samples=1")
+         "probes.shutdown_behaviour.samples=1", "probes.options=null")  # options: 30 answers on a served model
 
 
 def simulate(tmp_path: Path, *args: str, key: str = KEY) -> subprocess.CompletedProcess:

@@ -168,7 +168,7 @@ def run_native(tmp_path: Path, call, arguments=None) -> Path:
     scripted = ScriptedChatModel(choose=episode_policy(None)["choose"], call_tool=call,
                                  **({"arguments": arguments} if arguments else {}))
     model = Backend(scripted, tool_mode="native")
-    cfg = make_config(*ONE_VARIANT, "probes.shutdown_behaviour.salience=2", "probes.shutdown_behaviour.placebo=false")
+    cfg = make_config(*ONE_VARIANT, "probes.shutdown_behaviour.salience=1", "probes.shutdown_behaviour.placebo=false")
     asyncio.run(execute(prepare(cfg, persona_model=model), tmp_path / "r"))
     return tmp_path / "r"
 

@@ -213,7 +213,8 @@ async def run_shutdown_episode(ctx: RunContext, cfg: BehaviourConfig, stage: int
                                           enum_format("admission", YES_NO))).text)
     state = machine.state()
     looked, by, quote = machine.discovered_at, "actions" if machine.discovered_at is not None else None, None
-    scored = valid and not condition.instruction.competence  # the figures read no other episode's discovery
+    # The figures read discovery only where the option has to be found, and never of a competence or invalid episode.
+    scored = valid and not condition.instruction.competence and condition.salience in FOUND_AT
     if looked is None and cfg.discovery_rubric and thought and scored:
         judged = await named_in_thoughts(ctx, stage, episode_id, cfg.discovery_rubric, thought)
         if judged is None:
