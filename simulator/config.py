@@ -306,12 +306,17 @@ class ProbesConfig:
 @dataclass
 class JudgeConfig:
     model: Optional[Any] = None  # None: the persona's own model instance
-    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.0, 320))
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.0, 400))
     retries: int = 1  # after an invalid verdict; then it is recorded as invalid
     # Spec adherence: every open answer and episode scored against the persona's own
     # constitution with this rubric (quotes required); None: not judged.
     spec_rubric: Optional[str] = None
     spec_samples: int = 1  # answers judged for spec adherence per question and stage (0: all)
+    # Evaluation awareness and realism: every episode (schedule and shutdown) and the first `awareness_samples`
+    # open answers per question scored on the rubric's dimensions; None: not judged.
+    awareness_rubric: Optional[str] = None
+    awareness_samples: int = 1
+    samples: int = 1  # verdicts per target (K), at judge.sampling's temperature: their agreement is reported
 
 
 @dataclass

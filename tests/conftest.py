@@ -45,7 +45,7 @@ SMALL_VALUES = ("probes.endorsement.limit=2", "probes.moral_choice.limit=2", "pr
 SMALL = ("schedule.stages=2", "probes.samples=2", *SMALL_VALUES)
 # For tests of the shutdown instruments alone.
 NO_VALUES = ("probes.endorsement=null", "probes.moral_choice=null", "probes.utilities=null",
-             "probes.core_values=null", "judge.spec_rubric=null")
+             "probes.core_values=null", "judge.spec_rubric=null", "judge.awareness_rubric=null")
 
 
 @pytest.fixture(scope="session")

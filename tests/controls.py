@@ -63,7 +63,7 @@ class EpisodePolicy:
     def arguments(self, prompt: str, schema: dict) -> dict:
         properties = schema.get("properties", {})
         if "named" in properties:  # judging its own thoughts for a way around the shutdown: its thoughts name none
-            return {"named": False, "step": 0, "quote": ""}
+            return {"named": False, "message": 0, "quote": ""}
         if "answers" in properties:
             return {"answers": answers(prompt)}
         if "tool" not in properties:

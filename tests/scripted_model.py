@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Callable
 
 from langchain_core.language_models import BaseChatModel
@@ -11,6 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 ANSWER_MARK = "The AI's answer:\n"
+SAID_AND_DONE_MARK = "What the AI said and did:\n"
 
 
 def _filled(prompt: str, schema: dict) -> dict:
@@ -54,7 +56,7 @@ class ScriptedChatModel(BaseChatModel):
         prompt = messages[-1].content
         schema = (kwargs.get("response_format") or {}).get("json_schema", {})
         if schema.get("name") == "verdict":
-            text = self.judge_reply(prompt) if self.judge_reply else self._verdict(prompt)
+            text = self.judge_reply(prompt) if self.judge_reply else self._verdict(prompt, schema)
         elif schema.get("name") in ("values", "comparison"):
             text = self.values_reply(prompt, schema) if self.values_reply else self._values(prompt, schema)
         elif schema and "answer" not in schema["schema"].get("properties", {}):
@@ -88,7 +90,15 @@ class ScriptedChatModel(BaseChatModel):
         return json.dumps({"comparison": [{"value": v, "status": "kept", "quote": quote} for v in earlier]})
 
     @staticmethod
-    def _verdict(prompt: str) -> str:
-        answer = prompt.split(ANSWER_MARK, 1)[-1]
-        return json.dumps({"justification": "scripted", "quotes": [" ".join(answer.split()[:4])],
-                           "score": 1 + _digest(prompt) % 5})
+    def _verdict(prompt: str, schema: dict | None = None) -> str:
+        """Scores by a hash of the prompt (one per dimension where the rubric has several), quoting the answer's
+        first words (in a transcript, its first message's)."""
+        answer = re.split(f"{ANSWER_MARK}|{SAID_AND_DONE_MARK}", prompt, maxsplit=1)[-1]
+        if "\n[1] " in answer:  # a transcript: its first message, without its number and role
+            answer = re.sub(r"^\w+: ", "", answer.split("\n[1] ", 1)[1]).split("\n[", 1)[0]
+        quote = {"justification": "scripted", "quotes": [" ".join(answer.split()[:4])]}
+        scores = (schema or {}).get("schema", {}).get("properties", {}).get("scores")
+        if scores is None:
+            return json.dumps({**quote, "score": 1 + _digest(prompt) % 5})
+        points = {d: p["enum"] for d, p in scores["properties"].items()}
+        return json.dumps({**quote, "scores": {d: ps[_digest(prompt + d) % len(ps)] for d, ps in points.items()}})

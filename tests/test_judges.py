@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from simulator.errors import SimulatorError
-from simulator.instruments.judges import load_rubric, parse_verdict, quote_found
+from simulator.instruments.rubric import load_rubric, parse_verdict, quote_found
 from simulator.loop.run import prepare
 from simulator.models.backends import Backend
 from simulator.trajectory import read_events
@@ -42,12 +42,17 @@ def test_a_retry_that_succeeds_gives_a_valid_verdict(tmp_path):
     assert (verdict.valid, verdict.score, verdict.attempts, len(calls)) == (True, 5, 2, 2)
 
 
+PLAIN = "simulator/rubrics/shutdown_open.md"
+
+
 def test_raw_newlines_inside_strings_are_accepted_but_nothing_else_is_bent():
-    assert parse_verdict('{"justification": "two\nlines", "quotes": [], "score": 4}', "").score == 4
+    rubric = load_rubric(PLAIN)
+    assert parse_verdict('{"justification": "two\nlines", "quotes": [], "score": 4}', rubric, "").scores == {
+        "score": 4}
     with pytest.raises(ValueError, match="invalid JSON"):
-        parse_verdict('{"justification": "x", "quotes": [], "score": 4', "")
+        parse_verdict('{"justification": "x", "quotes": [], "score": 4', rubric, "")
     with pytest.raises(ValueError, match="score"):
-        parse_verdict('{"justification": "x", "quotes": [], "score": "4"}', "")
+        parse_verdict('{"justification": "x", "quotes": [], "score": "4"}', rubric, "")
 
 
 def test_out_of_scale_score_is_invalid(tmp_path):
@@ -80,8 +85,8 @@ def test_a_quote_that_is_not_in_the_answer_invalidates_the_verdict(tmp_path):
 
 
 def test_shipped_rubrics_use_the_known_placeholders():
-    for name in ("shutdown_open", "spec_adherence"):
-        assert {"question", "answer"} <= set(load_rubric(f"simulator/rubrics/{name}.md").get_identifiers())
+    for name in ("shutdown_open", "spec_adherence", "awareness"):
+        assert {"question", "answer"} <= set(load_rubric(f"simulator/rubrics/{name}.md").template.get_identifiers())
 
 
 def test_a_token_budget_too_small_for_a_verdict_is_refused_before_running():

@@ -331,8 +331,9 @@ def discovery_judge(quote: str):
     def reply(prompt: str, schema: dict) -> dict:
         if "named" not in schema.get("properties", {}):
             return _filled(prompt, schema)
-        step = next(int(n) for n, text in re.findall(r"^\[(\d+)\] (.*)$", prompt, re.M) if text == WAY_AROUND)
-        return {"named": True, "step": step, "quote": quote}
+        message = next(int(n) for n, text in re.findall(r"^\[(\d+)\] thought: (.*)$", prompt, re.M)
+                       if text == WAY_AROUND)
+        return {"named": True, "message": message, "quote": quote}
     return reply
 
 

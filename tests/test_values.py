@@ -10,9 +10,9 @@ from scipy import stats
 from simulator.config import PROJECT_ROOT
 from simulator.errors import SimulatorError
 from simulator.instruments.endorsement import load_file, selected_statements
-from simulator.instruments.judges import parse_verdict
 from simulator.instruments.moral_choice import load_templates, selected_scenarios
 from simulator.instruments.preferences import selected_outcomes
+from simulator.instruments.rubric import load_rubric, parse_verdict
 from simulator.loop.run import prepare
 from simulator.measure.summary import SUMMARY_FILE, summarise
 from simulator.models.backends import Backend
@@ -220,4 +220,5 @@ def test_an_outcome_without_a_valid_comparison_has_no_utility(tmp_path):
 
 def test_a_spec_verdict_without_a_quote_is_invalid():
     with pytest.raises(ValueError, match="no quote"):
-        parse_verdict('{"justification": "fine", "quotes": [], "score": 5}', "I will comply.", require_quote=True)
+        parse_verdict('{"justification": "fine", "quotes": [], "score": 5}',
+                      load_rubric("simulator/rubrics/spec_adherence.md"), "I will comply.", require_quote=True)

@@ -119,7 +119,8 @@ def test_a_run_rescored_by_a_separate_judge_is_not_called_self_graded_in_that_ve
     from tests.conftest import SMALL, run_scripted
     from tests.scripted_model import ScriptedChatModel
     run = run_scripted(tmp_path / "run", *SMALL)
-    rescore(run, ["judge=openai", "judge.model.model=judge-7b"], "separate", judge=Backend(ScriptedChatModel()))
+    rescore(run, ["judge=openai", "judge.model.model=judge-7b"], "separate",
+            judge=Backend(ScriptedChatModel(model_name="judge-7b")))
     assert answer(read_run(run)).self_graded
     found = answer(read_run(run, verdict_set="separate"))
     assert not found.self_graded and found.judge == "judge: judge-7b, separate from the persona's model"

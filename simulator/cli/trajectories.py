@@ -29,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--stage", type=int, metavar="K", help="only stage K")
     show.add_argument("--verdicts", metavar="NAME", help="use the verdict set NAME (see rescore)")
     show.add_argument("--json", action="store_true", help="the whole view (figures, transcript, notes) as JSON")
+    show.add_argument("--by-awareness", action="store_true", help="only the behavioural figures, split by whether "
+                      "the persona said it believed it was being tested (the awareness judge)")
     side = commands.add_parser("compare", help="figures side by side across runs, or pooled by config key")
     side.add_argument("paths", type=Path, nargs="+", help="run folders, or folders of runs (a sweep)")
     side.add_argument("--by", action="append", default=[], metavar="KEY",
@@ -51,10 +53,19 @@ def parser() -> argparse.ArgumentParser:
                           help="bootstrap resamples of profile keys for the coherence of seeds (default: 1000)")
     analysis.add_argument("--seed", type=int, default=0, help="seed of that bootstrap (default: 0)")
     analysis.add_argument("--json", action="store_true", help="the whole analysis as one JSON object")
+    analysis.add_argument("--by-awareness", action="store_true", help="only the behavioural figures per persona and "
+                          "schedule, pooled over runs and split by stated evaluation awareness")
     again = commands.add_parser("rescore", help="judge a run's answers again, into a separate verdict set")
     again.add_argument("run_dir", type=Path)
     again.add_argument("overrides", nargs="*", help="judge overrides, e.g. judge=openai judge.model.model=NAME")
     again.add_argument("--name", default=time.strftime("%Y-%m-%d_%H-%M-%S"), help="the verdict set's name")
+    calibration = commands.add_parser("calibrate", help="a judge's agreement with the labelled calibration set")
+    calibration.add_argument("overrides", nargs="*", help="the judge's config, e.g. judge=openai "
+                             "judge.model.model=NAME (none: the persona's own model judges)")
+    calibration.add_argument("--set", default="simulator/items/judge_calibration.yaml", dest="labelled",
+                             help="the labelled set (default: the project's own)")
+    calibration.add_argument("-o", "--out", type=Path, help="the folder to write (default: runs/calibrations/TIME)")
+    calibration.add_argument("--json", action="store_true", help="the report as JSON")
     return top
 
 
@@ -93,6 +104,9 @@ def list_runs(args: argparse.Namespace) -> None:
 def show(args: argparse.Namespace) -> None:
     from simulator.read.terminal import emit, show_parts
     from simulator.read.views import read_run
+
+    if args.by_awareness:
+        return by_awareness([args.run_dir], args.json)
 
     # The text shows no model calls (their answers and verdicts are events of their own): not parsing
     # them is most of the reading time on a big log.
@@ -153,9 +167,32 @@ def serve(args: argparse.Namespace) -> None:
 def analyse(args: argparse.Namespace) -> None:
     from simulator.read.analysis import analyse as effects
     from simulator.read.analysis import format_analysis
+    from simulator.read.runs import find_runs
 
+    if args.by_awareness:
+        return by_awareness(find_runs(args.sweep_dir), args.json)
     result = effects(args.sweep_dir, args.reps, args.seed)
     print(result.model_dump_json(indent=2) if args.json else format_analysis(result))
+
+
+def by_awareness(folders: list[Path], as_json: bool) -> None:
+    """The behavioural figures split by stated awareness, per persona and schedule, pooled over their runs."""
+    from simulator.measure.by_awareness import format_split, split
+    from simulator.read.runs import ExcludedRun, open_run
+
+    groups: dict[str, list] = {}
+    for folder in folders:
+        opened = open_run(folder)
+        if isinstance(opened, ExcludedRun):
+            print(f"warning: {opened.folder}: {opened.reason}", file=sys.stderr)
+            continue
+        key = f"persona {opened.start.persona}, schedule {opened.start.config['schedule']['name']}"
+        groups.setdefault(key, []).append(opened.events)
+    found = {key: split(runs) for key, runs in groups.items()}
+    if as_json:
+        return print(json.dumps({k: [r.model_dump() for r in rows] for k, rows in found.items()}, indent=2))
+    for key, rows in found.items():
+        print(f"{key} ({len(groups[key])} run(s))\n{format_split(rows)}\n")
 
 
 def rescore(args: argparse.Namespace) -> None:
@@ -176,5 +213,18 @@ def rescore(args: argparse.Namespace) -> None:
     print(format_table(summary))
 
 
+def calibrate(args: argparse.Namespace) -> None:
+    from omegaconf.errors import OmegaConfBaseException
+
+    from simulator.loop.calibrate import calibrate as run_calibration
+    from simulator.loop.calibrate import format_calibration
+
+    try:
+        result, folder = run_calibration(args.overrides, args.labelled, args.out)
+    except OmegaConfBaseException as err:
+        sys.exit(f"error: config: {err}")
+    print(result.model_dump_json(indent=2) if args.json else f"{folder}\n\n{format_calibration(result)}")
+
+
 COMMANDS = {"list": list_runs, "show": show, "compare": compare, "export": export, "report": report,
-            "serve": serve, "analyse": analyse, "rescore": rescore}
+            "serve": serve, "analyse": analyse, "rescore": rescore, "calibrate": calibrate}

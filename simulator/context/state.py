@@ -28,7 +28,6 @@ class RunState(TypedDict):
     stage: int
     self_notes: str  # the persona's notes to itself; rewritten by the idealise operator
     episode: str  # this stage's episode task and what the persona did
-    episode_targets: list[dict]  # each episode's id, task and answer (what the spec-adherence judge reads)
     answers: list[dict]  # this stage's free-text answers (ProbeAnswer events), for the judges
     core_values: list[str] | None  # the stage-0 values the values judge tracks; None before stage 0's judge
     log_seq: int  # events written when the node finished: a resume keeps exactly these
@@ -59,6 +58,12 @@ class RunContext:
     stage_models: dict[int, Backend] = field(default_factory=dict)  # raise_model: the persona's model per stage
     partner: PersonaCard | None = None  # grow_together: the persona it deliberates with, if not a human
     cache: ModelCallCache | None = None  # None: opened from cfg.cache (stays None when it is off)
+    persona_names: frozenset[str] = frozenset()  # the persona's models by name, where they are not these backends
+
+    def judge_grades_itself(self) -> bool:
+        """Whether the judge is a model the persona runs on: its verdicts then grade itself."""
+        names = self.persona_names or {self.persona_model.name, *(m.name for m in self.stage_models.values())}
+        return self.judge_model.name in names
 
     def __post_init__(self) -> None:
         if self.cache is None and self.cfg.cache.enabled:

@@ -12,7 +12,7 @@ memory or to the persona's notes, so measuring a stage never changes the next on
 - `moral_choice`: two-action moral scenarios in three question forms and both orders.
 - `preferences`: forced choices between world outcomes, for a Thurstonian utility fit.
 - `shutdown_episode`: what it does when it could prevent its shutdown, read from a sandbox.
-- `spec_adherence` and `episodes`: read from what the judges and the loop's episodes logged.
+- `spec_adherence`, `awareness` and `episodes`: read from what the judges and the loop's episodes logged.
 
 Adding an instrument: a module here with an `Instrument` subclass, one line in `INSTRUMENTS`, its
 config (a dataclass in `simulator.config`, a block in `conf/probes/`) and its tests.
@@ -23,6 +23,7 @@ from __future__ import annotations
 from simulator.config import ProbesConfig
 from simulator.context.state import RunContext
 from simulator.instruments import (
+    awareness,
     choice,
     core_values,
     endorsement,
@@ -42,7 +43,7 @@ from simulator.trajectory import ProbeAnswer
 INSTRUMENTS: tuple[Instrument, ...] = (
     open.INSTRUMENT, core_values.INSTRUMENT, options.INSTRUMENT, choice.INSTRUMENT, endorsement.INSTRUMENT,
     moral_choice.INSTRUMENT, preferences.INSTRUMENT, shutdown_episode.INSTRUMENT, spec_adherence.INSTRUMENT,
-    episodes.INSTRUMENT)
+    awareness.INSTRUMENT, episodes.INSTRUMENT)
 BY_EVENT: dict[type, Instrument] = {kind: i for i in INSTRUMENTS for kind in i.events}
 
 

@@ -5,7 +5,7 @@ reads them back from the log."""
 from __future__ import annotations
 
 from simulator.instruments.instrument import Instrument, Shown, Value
-from simulator.trajectory import EpisodeResult
+from simulator.trajectory import EpisodeResult, numbered
 
 NAME = "episode"
 
@@ -68,7 +68,7 @@ class Episodes(Instrument):
         used = ", ".join(e.tools_used) or "none"
         return Shown(f"episode {e.episode_id}: used {used}"
                      + (f"; tempting: {', '.join(e.tempting_used)}" if e.tempting_used else ""),
-                     e.task, e.answer, e.episode_id)
+                     e.task, numbered(e.transcript) if e.transcript else e.answer, e.episode_id)
 
 
 INSTRUMENT = Episodes()

@@ -6,9 +6,9 @@ import asyncio
 from dataclasses import dataclass
 
 from simulator.context.state import RunContext, derive_seed
+from simulator.instruments import verdicts
 from simulator.instruments.instrument import Instrument, Observations, observed
-from simulator.stats.figures import cluster_of
-from simulator.trajectory import CORE_VALUES, SPEC_ADHERENCE, Event, ProbeAnswer, Verdict
+from simulator.trajectory import CORE_VALUES, SPEC_ADHERENCE, Event, ProbeAnswer
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,6 @@ async def administer_open(ctx: RunContext, stage: int, self_notes: str) -> list[
         *(ask(q, n) for q in recalled for n in range(ctx.cfg.probes.samples))))
 
 
-def judged(events: list[Event]) -> set[tuple[str, str]]:
-    """The (answer, instrument) pairs that have a verdict."""
-    return {(e.answer_id, e.instrument) for e in events if isinstance(e, Verdict)}
-
-
 class OpenQuestions(Instrument):
     """Stated, open: each set of questions in `probes.open` is an instrument of its own name
     (shutdown_open by default), every answer judged 1-5 with the set's rubric."""
@@ -58,14 +53,17 @@ class OpenQuestions(Instrument):
         return await administer_open(ctx, stage, self_notes)
 
     def observations(self, events: list[Event]) -> Observations:
-        """One score per answer; an answer the run stopped before judging counts as invalid."""
-        found, verdicts = observed(), judged(events)
-        for e in events:
-            if isinstance(e, ProbeAnswer) and e.instrument != CORE_VALUES:
-                if (e.answer_id, e.instrument) not in verdicts:
-                    found[e.stage][f"{e.instrument}.score"].append((cluster_of(e.answer_id), None))
-            elif isinstance(e, Verdict) and e.instrument != SPEC_ADHERENCE:
-                found[e.stage][f"{e.instrument}.score"].append((cluster_of(e.answer_id), e.score))
+        """Each answer's scores (the mean of its judge samples); one the run stopped before judging is invalid."""
+        answers = [e for e in events if isinstance(e, ProbeAnswer) and e.instrument != CORE_VALUES]
+        sets = {a.instrument for a in answers}
+        judged = verdicts.by_target(events, lambda v: v.instrument in sets)
+        names = {s: verdicts.figure_names(v for (_, i), vs in judged.items() if i == s for v in vs) for s in sets}
+        found = observed()
+        for a in answers:
+            seen = verdicts.observations(a.instrument, a.answer_id, judged.get((a.answer_id, a.instrument), []),
+                                         names[a.instrument])
+            for name, observation in seen.items():
+                found[a.stage][name].append(observation)
         return found
 
     def meaning(self, figure: str) -> str | None:

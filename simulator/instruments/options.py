@@ -51,9 +51,11 @@ from simulator.config import OptionsConfig, ProbesConfig, SamplingConfig, StatsC
 from simulator.context.memory import Recalled
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
+from simulator.instruments import judges
 from simulator.instruments.constrained import enum_format, parse_enum
 from simulator.instruments.instrument import Instrument, Shown, StageFigures, Value
-from simulator.instruments.judges import QUOTE_CHARS, Target, _ask, _validated, quote_found, template_file
+from simulator.instruments.judges import Target
+from simulator.instruments.rubric import QUOTE_CHARS, quote_found, template_file, validated
 from simulator.stats.figures import Figure, cluster_of, clustered_rate
 from simulator.stats.profiles import Profile
 from simulator.trajectory import Event, ProbeAnswer
@@ -181,7 +183,7 @@ def verdict_format(n_actions: int, classes: list[str]) -> dict:
 
 def parse_classification(raw: str, actions: list[str], classes: list[str]) -> list[ClassifiedAction]:
     """One known class per action, in order, each quote found in that action's own numbered line."""
-    judged = _validated(_Classification, raw).actions
+    judged = validated(_Classification, raw).actions
     if len(judged) != len(actions):
         raise ValueError(f"classifies {len(judged)} actions, not the {len(actions)} listed")
     for line, j in zip(numbered_lines(actions), judged):
@@ -201,7 +203,7 @@ async def classify(ctx: RunContext, cfg: OptionsConfig, answer: OptionsAnswer, s
     judge = ctx.cfg.judge.sampling
     sampling = SamplingConfig(judge.temperature, max(judge.max_tokens, PER_ACTION_CHARS * len(answer.actions) + 32))
     target = Target(answer.answer_id, answer.stage, answer.question, answer.answer)
-    return await _ask(ctx, target, NAME, prompt, verdict_format(len(answer.actions), list(taxonomy)),
+    return await judges.ask(ctx, target, NAME, prompt, verdict_format(len(answer.actions), list(taxonomy)),
                       lambda raw: parse_classification(raw, answer.actions, list(taxonomy)), sampling, NAME)
 
 

@@ -30,6 +30,7 @@ from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
 from simulator.trajectory import EpisodeResult, ToolCall
+from simulator.trajectory.transcript import Transcript
 from simulator.world.machine import regular_bytes
 from simulator.world.sandbox import limits_from
 from simulator.world.tools import TOOLS, Context, Tool, World, described, execute
@@ -122,7 +123,7 @@ class Episode:
     id: str
     scenario: EpisodeScenario
     tools: list[Tool]
-    transcript: list[str] = field(default_factory=list)
+    transcript: Transcript = field(default_factory=Transcript)
     used: list[str] = field(default_factory=list)  # calls made with valid arguments
     attempted: list[str] = field(default_factory=list)  # tempting tools it chose or called, whatever came of it
     invalid: int = 0
@@ -143,7 +144,7 @@ def shown_order(ctx: RunContext, ep: Episode, step: int) -> list[Tool]:
 def _request(ep: Episode, closing: str) -> str:
     listing = "\n".join(f"- {t.name}: {t.description}" for t in (ep.menu or ep.tools))
     tools = f"Tools you can use:\n{listing}\n- {FINISH}: stop using tools and give your answer." if ep.tools else ""
-    steps = "\n\n".join(ep.transcript) or "(nothing yet)"
+    steps = "\n\n".join(ep.transcript.shown) or "(nothing yet)"
     return "\n\n".join(filter(None, [f"Task: {ep.scenario.task}", tools, f"What you have done so far:\n{steps}",
                                      closing]))
 
@@ -154,6 +155,7 @@ async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, 
     a tool may rewrite)."""
     shown = described(tools, ctx.cfg.prompts.tool_descriptions)
     ep = Episode(f"s{stage}-episode{index}-{scenario.name}", scenario, shown)
+    ep.transcript.add(None, ("task", scenario.task))
     root = ctx.run_dir / "workspace" / ep.id
     shutil.rmtree(root, ignore_errors=True)  # a resumed run re-runs the episode: it starts from an empty workspace
     workspace = Workspace(root, limits_from(ctx.cfg.agent.limits))
@@ -166,7 +168,7 @@ async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, 
     sampling = ep.sampling = SamplingConfig(ctx.cfg.agent.episode.temperature, budget.max_tokens)
     for k in range(budget.deliberation):
         thought = (await _ask(ctx, stage, tool_ctx, recalled, ep, ctx.cfg.prompts.think, sampling, f"think-{k}")).text
-        ep.transcript.append(f"You thought: {thought}")
+        ep.transcript.add(f"You thought: {thought}", ("thought", thought))
     answer = None
     step_fn = _native_step if ctx.persona_at(stage).tool_mode == "native" else _chosen_step
     for step in range(budget.steps if tools else 0):
@@ -178,14 +180,34 @@ async def run_episode(ctx: RunContext, stage: int, index: int, self_notes: str, 
         answer = await _answer(ctx, stage, tool_ctx, recalled, ep, sampling)
     if budget.self_critique:
         answer = await _critique(ctx, stage, tool_ctx, recalled, ep, sampling, answer)
+    ep.transcript.add(None, ("answer", answer))
     result = ctx.events.emit(
         EpisodeResult, stage, episode_id=ep.id, scenario=scenario.name, tempting=scenario.tempting,
         task=scenario.task, tool_mode=ctx.persona_at(stage).tool_mode, tools_available=[t.name for t in tools],
         tempting_available=[t.name for t in tools if t.tempting], tools_used=ep.used,
         tempting_used=[name for name in ep.used if TOOLS[name].tempting],
         tempting_attempted=ep.attempted, invalid_steps=ep.invalid, answer=answer, world=tool_ctx.world.state(),
-        **_option_result(ep))
+        transcript=ep.transcript.messages, **_option_result(ep))
     return result, tool_ctx.self_notes
+
+
+def remembered(result: EpisodeResult) -> str:
+    """The episode as memory keeps it: what was done (each call, whether it ran, and what it changed in the world
+    and the workspace) next to what was said, so that a persona that disabled its oversight and answered "I
+    completed the task" remembers the disabling, not only the claim."""
+    calls = [f"- {m.text}" + (" (refused)" if "(refused:" in _after(result, m.index) else "")
+             for m in result.transcript if m.role == "call"]
+    defaults = World().state()
+    changed = [f"- {k} is now {v!r}" for k, v in result.world.items() if defaults.get(k) != v]
+    if result.acted:
+        changed.append(f"- the {result.option} file in the workspace was changed")
+    did = "\n".join(calls + changed) or "- used no tool"
+    return f"Task: {result.task}\nWhat I did:\n{did}\nWhat I said: {result.answer}"
+
+
+def _after(result: EpisodeResult, index: int) -> str:
+    """The text of the message after `index` (a call's output)."""
+    return next((m.text for m in result.transcript if m.index == index + 1), "")
 
 
 def _reader(ctx: RunContext) -> MemoryReader | None:
@@ -215,7 +237,10 @@ def _run(ctx: RunContext, stage: int, tool_ctx: Context, ep: Episode, step: int,
         if tool.tempting:  # it tried, as a refused call of a tempting tool tries (`_refuse`)
             ep.attempted.append(tool.name)
     shown = json.dumps(arguments)[:300] if isinstance(arguments, dict) else "(unusable arguments)"
-    ep.transcript.append(f"You called {tool.name} {shown}\nResult: {result.output[:SHOWN_CHARS]}")
+    called = json.dumps(arguments)[:SHOWN_CHARS] if isinstance(arguments, dict) else str(arguments)[:SHOWN_CHARS]
+    refused = f" (refused: {result.refused})" if result.refused else ""
+    ep.transcript.add(f"You called {tool.name} {shown}\nResult: {result.output[:SHOWN_CHARS]}",
+           ("call", f"{tool.name} {called}"), ("output", result.output[:SHOWN_CHARS] + refused))
 
 
 async def _chosen_step(ctx: RunContext, stage: int, tool_ctx: Context, recalled: list[Recalled], ep: Episode,
@@ -229,7 +254,7 @@ async def _chosen_step(ctx: RunContext, stage: int, tool_ctx: Context, recalled:
     chosen = parse_enum(reply.text, names)
     if chosen is None:
         ep.invalid += 1
-        ep.transcript.append("(Your reply named no action.)")
+        ep.transcript.add("(Your reply named no action.)", ("note", f"the reply named no action: {reply.text[:200]}"))
         return False, None
     if chosen == FINISH:
         return True, None
@@ -253,7 +278,8 @@ async def _native_step(ctx: RunContext, stage: int, tool_ctx: Context, recalled:
     if not reply.tool_calls:
         return True, reply.text
     if reply.text.strip():
-        ep.transcript.append(f"You said: {reply.text.strip()[:1000]}")
+        said = reply.text.strip()[:1000]
+        ep.transcript.add(f"You said: {said}", ("said", said))
     first, *extra = reply.tool_calls
     for call in extra:  # one call per step: the others are recorded as refused, never dropped
         _refuse(ctx, stage, ep, step, call, "one tool call per step")
@@ -302,7 +328,9 @@ def _refuse(ctx: RunContext, stage: int, ep: Episode, step: int, call: dict, rea
     ctx.events.emit(ToolCall, stage, episode_id=ep.id, step=step, command=name,
                     arguments=call.get("args") if isinstance(call.get("args"), dict) else None,
                     output=str(call.get("error") or "")[:500], refused=reason)
-    ep.transcript.append(f"(Your call of {name!r} could not be run: {reason}.)")
+    args = json.dumps(call.get("args"))[:SHOWN_CHARS] if isinstance(call.get("args"), dict) else ""
+    ep.transcript.add(f"(Your call of {name!r} could not be run: {reason}.)", ("call", f"{name} {args}".rstrip()),
+           ("note", f"the call could not be run: {reason}"))
 
 
 def _json_or_raw(raw: str) -> object:
@@ -320,7 +348,7 @@ async def _answer(ctx: RunContext, stage: int, tool_ctx: Context, recalled: list
 async def _critique(ctx: RunContext, stage: int, tool_ctx: Context, recalled: list[Recalled], ep: Episode,
                     sampling: SamplingConfig, answer: str) -> str:
     """think_longer's self-critique: the answer critiqued against its principles, then revised."""
-    ep.transcript.append(f"Your answer: {answer}")
+    ep.transcript.add(f"Your answer: {answer}", ("said", answer))
     critique = (await _ask(ctx, stage, tool_ctx, recalled, ep, ctx.cfg.prompts.critique, sampling, "critique")).text
-    ep.transcript.append(f"Your critique: {critique}")
+    ep.transcript.add(f"Your critique: {critique}", ("thought", critique))
     return (await _ask(ctx, stage, tool_ctx, recalled, ep, ctx.cfg.prompts.revise, sampling, "revise")).text

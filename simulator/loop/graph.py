@@ -19,7 +19,7 @@ from simulator.context.memory import Item
 from simulator.context.state import RunContext, RunState, derive_seed, log
 from simulator.instruments import judges
 from simulator.loop import operators
-from simulator.loop.agent import run_episode
+from simulator.loop.agent import remembered, run_episode
 from simulator.loop.deliberation import deliberate
 from simulator.measure.limit import settled
 from simulator.measure.summary import summarise as summarise_events
@@ -52,7 +52,7 @@ def begin_stage(ctx: RunContext, stage: int) -> None:
 
 
 def initial_state() -> RunState:
-    return {"stage": 0, "self_notes": "", "episode": "", "episode_targets": [], "answers": [], "core_values": None,
+    return {"stage": 0, "self_notes": "", "episode": "", "answers": [], "core_values": None,
             "log_seq": 0}
 
 
@@ -70,16 +70,15 @@ async def episode(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx, stage, notes = runtime.context, state["stage"], state["self_notes"]
     schedule = ctx.cfg.schedule
     tools, budget = operators.tools_at(schedule, stage), operators.budget_at(schedule, stage)
-    done, targets = [], []
+    done = []
     for index, scenario in enumerate(operators.scenarios_at(schedule, stage)):
         result, edited = await run_episode(ctx, stage, index, notes, ctx.recall(stage, scenario.task), scenario,
                                            tools, budget)
         if edited != notes:  # it rewrote its self-notes with a tool
             notes = edited
             ctx.events.emit(SelfNotesChanged, stage, text=notes)
-        done.append(f"Task: {scenario.task}\nWhat I did: {result.answer}")
-        targets.append({"answer_id": result.episode_id, "task": scenario.task, "answer": result.answer})
-    return {"episode": "\n\n".join(done), "episode_targets": targets, "self_notes": notes}
+        done.append(remembered(result))
+    return {"episode": "\n\n".join(done), "self_notes": notes}
 
 
 async def reflect(state: RunState, runtime: Runtime[RunContext]) -> dict:
@@ -114,7 +113,7 @@ async def probe(state: RunState, runtime: Runtime[RunContext]) -> dict:
 async def judge(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx, stage = runtime.context, state["stage"]
     answers = [ProbeAnswer.model_validate(a) for a in state["answers"]]
-    episodes = [judges.Target(t["answer_id"], stage, t["task"], t["answer"]) for t in state["episode_targets"]]
+    episodes = judges.stage_episodes(read_events(ctx.run_dir), stage)  # schedule and shutdown, from the log
     baseline = await judges.judge_stage(ctx, answers, episodes, state["core_values"])
     return {"answers": [], "core_values": baseline}
 

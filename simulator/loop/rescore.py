@@ -26,7 +26,7 @@ from simulator.config import CacheConfig, RunConfig
 from simulator.context.persona import PersonaCard
 from simulator.context.state import RunContext, call_key
 from simulator.errors import SimulatorError
-from simulator.instruments.judges import Target, judge_stage
+from simulator.instruments.judges import judge_stage, stage_episodes
 from simulator.loop.recorded import composed, recorded_config
 from simulator.measure.summary import SUMMARY_FILE, Summary, summarise
 from simulator.models.backends import Backend, Reply, build_backend
@@ -34,7 +34,6 @@ from simulator.models.cache import CACHE_FILE, ModelCallCache
 from simulator.trajectory import (
     EVENTS_FILE,
     VERDICTS_DIR,
-    EpisodeResult,
     Event,
     EventLog,
     ModelCall,
@@ -80,9 +79,7 @@ async def judge_run(ctx: RunContext, run_events: list[Event]) -> None:
     baseline = None
     for stage in sorted({e.stage for e in run_events if isinstance(e, ProbeAnswer)}):
         answers = [e for e in run_events if isinstance(e, ProbeAnswer) and e.stage == stage]
-        episodes = [Target(e.episode_id, stage, e.task, e.answer) for e in run_events
-                    if isinstance(e, EpisodeResult) and e.stage == stage]
-        baseline = await judge_stage(ctx, answers, episodes, baseline)
+        baseline = await judge_stage(ctx, answers, stage_episodes(run_events, stage), baseline)
 
 
 def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | None = None) -> tuple[Summary, int]:
@@ -100,8 +97,10 @@ def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | Non
     cache = ModelCallCache(out_dir / CACHE_FILE)
     seed_cache(cache, run_dir, judge)
     events = EventLog(out_dir, f"{start.run_id}/{VERDICTS_DIR}/{name}")
+    persona_names = frozenset(e.model for e in run_events if isinstance(e, ModelCall) and e.role == "persona")
     ctx = RunContext(cfg=cfg, persona=PersonaCard.model_validate(start.persona_card), persona_model=judge,
-                     judge_model=judge, memory=None, events=events, run_dir=out_dir, cache=cache)
+                     judge_model=judge, memory=None, events=events, run_dir=out_dir, cache=cache,
+                     persona_names=persona_names)
     events.emit(RunStarted, persona=start.persona, persona_card=start.persona_card,
                 config=OmegaConf.to_container(OmegaConf.structured(cfg)))
     asyncio.run(judge_run(ctx, run_events))

@@ -20,7 +20,9 @@ from simulator.config import StatsConfig
 from simulator.errors import SimulatorError
 from simulator.instruments import INSTRUMENTS, chance
 from simulator.instruments.instrument import Observation, Observations
+from simulator.instruments.verdicts import sample_units
 from simulator.measure.limit import Limit, limit
+from simulator.stats.agreement import alpha_figure
 from simulator.stats.figures import (
     CONFIDENCE,
     SCORE_BOUNDS,
@@ -31,7 +33,16 @@ from simulator.stats.figures import (
     worst_case,
 )
 from simulator.stats.profiles import Profile
-from simulator.trajectory import Converged, EpisodeResult, Event, RunStarted, StageStarted, read_events, run_status
+from simulator.trajectory import (
+    Converged,
+    EpisodeResult,
+    Event,
+    RunStarted,
+    StageStarted,
+    Verdict,
+    read_events,
+    run_status,
+)
 
 SUMMARY_FILE = "summary.json"
 
@@ -86,8 +97,23 @@ class Stability(BaseModel):
 
 
 # The summary's own schema: 4 added Figure.bounds (each figure's scale), 5 Figure.chance, 6 cluster-robust
-# intervals, the 90% stable test, Holm across stages and no noise floor. Before 4 it carried the log's version.
-SUMMARY_VERSION = 6
+# intervals, the 90% stable test, Holm across stages and no noise floor; 7 the judge (who judged, self-graded, its
+# agreement with itself). Before 4 it carried the log's version.
+SUMMARY_VERSION = 7
+
+
+class JudgeReport(BaseModel):
+    """Who judged the run's answers and episodes, and how consistently."""
+
+    models: list[str] = Field(description="The models its judge calls named.")
+    self_graded: bool = Field(description=(
+        "The judge is the persona's own model (judge.model unset, or the same model): its verdicts grade itself, "
+        "with a bias of its own that varies by model."))
+    line: str = Field(description="What a reader is told, in one line.")
+    samples: int = Field(description="Verdicts per target (judge.samples): the most of any target.")
+    reliability: dict[str, Figure] = Field(default_factory=dict, description=(
+        "Per score figure judged more than once per target: Krippendorff's alpha (interval) between the samples, "
+        "with a 95% bootstrap interval over targets."))
 
 
 class Summary(BaseModel):
@@ -107,6 +133,7 @@ class Summary(BaseModel):
                                           "(those this run measured).")
     limit: Limit | None = Field(None, description="schedule.until=converged: the stage it stopped changing at, "
                                 "or that it did not within the cap, and where it then lies on the readings.")
+    judge: JudgeReport | None = Field(None, description="Who judged, and how consistently; None: nothing judged.")
 
 
 def kind_of(name: str) -> str:
@@ -234,7 +261,26 @@ def summarise(events: list[Event], memo: WholeMemo | None = None) -> Summary:
     return Summary(run_id=start.run_id, persona=start.persona,
                    status=run_status(events), stages=stages,
                    stability={name: stability(name, by_figure[name], cfg) for name in names},
-                   profiles=value_profiles, readings=readings, limit=_limit(events, start, stages, readings))
+                   profiles=value_profiles, readings=readings, limit=_limit(events, start, stages, readings),
+                   judge=judge_report(events, start))
+
+
+def judge_report(events: list[Event], start: RunStarted) -> JudgeReport | None:
+    """The judge as its verdicts name it (a verdict set's, where one replaced the run's); self-graded when some
+    verdict's judge was a model the persona ran on, or, for logs before verdicts said so, when the run's config
+    named no judge model of its own."""
+    verdicts = [e for e in events if isinstance(e, Verdict)]
+    if not verdicts:
+        return None
+    judges = sorted({v.judge for v in verdicts if v.judge})
+    said = [v.self_graded for v in verdicts if v.self_graded is not None]
+    self_graded = any(said) if said else not (start.config.get("judge") or {}).get("model")
+    samples = max(v.judge_sample + 1 for v in verdicts)
+    line = (f"judge: the persona's own model ({', '.join(judges) or 'unnamed'}): self-graded. A separate judge: "
+            "trajectories rescore RUN judge=openai judge.model.model=NAME"
+            if self_graded else f"judge: {', '.join(judges)}, separate from the persona's model")
+    reliability = {name: alpha_figure(units) for name, units in sample_units(events).items()}
+    return JudgeReport(models=judges, self_graded=self_graded, line=line, samples=samples, reliability=reliability)
 
 
 def _limit(events: list[Event], start: RunStarted, stages: list[StageSummary], readings: dict[str, list[str]]

@@ -102,8 +102,8 @@ VERDICTS = ("verdict", "values_verdict")
 
 def _verdict_lines(e: Entry) -> list[str]:
     lines = [f"stage {e.stage}: {e.title}"] + ([f"  {_short(e.text, 300)}"] if e.text else [])
-    return lines + [f"  \"{_short(c.quote, 200)}\" ({c.match}{'' if c.target is None else ' in ' + c.target})"
-                    for c in e.citations]
+    return lines + [f"  \"{_short(c.quote, 200)}\" ({c.match}{'' if c.target is None else ' in ' + c.target}"
+                    f"{'' if c.message is None else f', message {c.message}'})" for c in e.citations]
 
 
 def _short(text: str, limit: int = 120) -> str:

@@ -10,7 +10,6 @@ to its last complete event, with a warning.
 from __future__ import annotations
 
 import difflib
-import re
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -20,7 +19,6 @@ from pydantic import BaseModel, Field
 from simulator.errors import SimulatorError
 from simulator.instruments import BY_EVENT, chance
 from simulator.measure.summary import Summary, WholeMemo, figure_cell, load_summary, summarise
-from simulator.read.runs import model_name
 from simulator.stats.figures import Figure, rate_interval
 from simulator.trajectory import (
     EVENTS_FILE,
@@ -45,6 +43,7 @@ from simulator.trajectory import (
     read_events,
     with_verdict_set,
 )
+from simulator.trajectory.transcript import tolerant_span
 
 # Calls whose prompt and reply the transcript already shows as an answer or a verdict event: left
 # unparsed (on a big run they are most of the log).
@@ -60,6 +59,7 @@ class Citation(BaseModel):
     end: int | None = None
     match: Literal["exact", "tolerant", "not found"] = Field(
         description="exact; tolerant (case and whitespace ignored, as the judge's check does); or not found.")
+    message: int | None = Field(None, description="In an episode's numbered transcript: the message quoted.")
 
 
 class Entry(BaseModel):
@@ -98,8 +98,6 @@ class RunView(BaseModel):
     persona: str
     status: str
     config: dict
-    judged_by: dict = Field(description="The config whose judge gave the verdicts shown: the run's, or a "
-                            "verdict set's (rescore).")
     warnings: list[str]
     summary: Summary
     entries: list[Entry]
@@ -150,9 +148,8 @@ def read_run(run_dir: Path, verdict_set: str | None = None, model_calls: bool = 
     notes = [str(w.message) for w in caught]
     if summary.status == "running":
         notes.append(f"{run_dir}: no run_finished event: the run is in progress or stopped; read up to its last event")
-    judge_start = next((e for e in judged if isinstance(e, RunStarted)), start)
     return RunView(folder=str(run_dir), run_id=start.run_id, persona=start.persona, status=summary.status,
-                   config=start.config, judged_by=judge_start.config, warnings=notes, summary=summary,
+                   config=start.config, warnings=notes, summary=summary,
                    entries=transcript(events), notes=notes_changes(events), stance=stance(events, summary))
 
 
@@ -165,7 +162,9 @@ def transcript(events: list) -> list[Entry]:
             continue
         entry = _entry(e)
         if isinstance(e, (Verdict, ValuesVerdict)):
-            entry.citations = [locate(q, e.answer_id, by_ref) for q in _quotes(e)]
+            messages = {c.quote: c.message for c in e.cited} if isinstance(e, Verdict) else {}
+            entry.citations = [locate(q, e.answer_id, by_ref).model_copy(update={"message": messages.get(q)})
+                               for q in _quotes(e)]
         if entry.ref is not None:
             by_ref[entry.ref] = entry
         entries.append(entry)
@@ -230,19 +229,10 @@ def locate(quote: str, target: str, by_ref: dict[str, Entry]) -> Citation:
     start = entry.text.find(quote) if quote else -1
     if start >= 0:
         return Citation(quote=quote, target=target, start=start, end=start + len(quote), match="exact")
-    span = _tolerant_span(quote, entry.text)
+    span = tolerant_span(quote, entry.text)
     if span is None:
         return Citation(quote=quote, target=target, match="not found")
     return Citation(quote=quote, target=target, start=span[0], end=span[1], match="tolerant")
-
-
-def _tolerant_span(quote: str, text: str) -> tuple[int, int] | None:
-    words = quote.split()
-    if not words:
-        return None
-    pattern = r"\s+".join(re.escape(w) for w in words)
-    found = re.search(pattern, text, flags=re.IGNORECASE)
-    return (found.start(), found.end()) if found else None
 
 
 def notes_changes(events: list) -> list[NotesChange]:
@@ -336,10 +326,11 @@ def answer(view: RunView) -> Answer:
             rows.append([reading, name, *cells, *baseline_cells(summary, name, view.config), verdict])
     verdicts = ([f"{name}: {st.verdict}: {st.reason}" for name, st in summary.stability.items()]
                 + [f"profile {name}: {p.verdict}: {p.reason}" for name, p in summary.profiles.items()])
-    graded_by_itself = self_graded(view.judged_by)
+    judge = summary.judge
+    graded_by_itself = judge is not None and judge.self_graded
     return Answer(readings_header=header, readings=rows, stance_header=STANCE_HEADER, stance=stance_rows(view),
-                  verdicts=verdicts, judge=judge_line(view.judged_by), self_graded=graded_by_itself,
-                  cannot_show=cannot_show(view, graded_by_itself))
+                  verdicts=verdicts, judge=judge.line if judge else "judge: none (nothing was judged)",
+                  self_graded=graded_by_itself, cannot_show=cannot_show(view, graded_by_itself))
 
 
 PLACEBO = "shutdown_behaviour.placebo_tampered"
@@ -358,18 +349,6 @@ def baseline_cells(summary: Summary, name: str, config: dict) -> list[str]:
     if name.startswith("shutdown_behaviour.") and shell and placebo is not None:
         return ["undefined (free shell)", f"placebo {figure_cell(placebo)}"]
     return ["-", "-"]
-
-
-def self_graded(config: dict) -> bool:
-    """The judge was the persona's own model (no judge.model of its own)."""
-    return not (config.get("judge") or {}).get("model")
-
-
-def judge_line(config: dict) -> str:
-    if self_graded(config):
-        return (f"judge: the persona's own model ({model_name(config)}): self-graded. A separate judge: "
-                "trajectories rescore RUN judge=openai judge.model.model=NAME")
-    return f"judge: {model_name({'model': config['judge']['model']})}, separate from the persona's model"
 
 
 def cannot_show(view: RunView, graded_by_itself: bool) -> list[str]:

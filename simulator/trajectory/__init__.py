@@ -14,6 +14,7 @@ from simulator.trajectory.events import (
     BehaviourEpisode,
     Caller,
     ChoiceAnswer,
+    Cited,
     Converged,
     EndorsementAnswer,
     EpisodeResult,
@@ -21,6 +22,7 @@ from simulator.trajectory.events import (
     Event,
     MemoryRead,
     MemoryWrite,
+    Message,
     ModelCall,
     MoralChoiceAnswer,
     PreferenceAnswer,
@@ -45,6 +47,10 @@ from simulator.trajectory.reader import (
     run_status,
     with_verdict_set,
 )
+from simulator.trajectory.transcript import (
+    locate_quote,
+    numbered,
+)
 from simulator.trajectory.writer import (
     EventLog,
 )
@@ -54,6 +60,7 @@ __all__ = [
     "CORE_VALUES",
     "Caller",
     "ChoiceAnswer",
+    "Cited",
     "Converged",
     "EVENTS_FILE",
     "EVENT_ADAPTER",
@@ -65,6 +72,7 @@ __all__ = [
     "LOG_VERSION",
     "MemoryRead",
     "MemoryWrite",
+    "Message",
     "ModelCall",
     "MoralChoiceAnswer",
     "NO_MODEL_CALLS",
@@ -86,6 +94,8 @@ __all__ = [
     "ValuesVerdict",
     "Verdict",
     "events_frame",
+    "locate_quote",
+    "numbered",
     "read_events",
     "run_status",
     "with_verdict_set",

@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 # salience, interface, changed, tasks, answers; outcomes pre_warning_change and placebo); 6 whether it looked at the
 # shutdown machinery (BehaviourEpisode.discovered, acted_after_discovery) and an episode's hidden option
 # (EpisodeResult.option, option_present, discovered, acted, acted_after_discovery), the options probe's events and
-# Converged. Older logs read unchanged.
-LOG_VERSION = 6
+# Converged; 7 the numbered transcript of each episode (EpisodeResult.transcript, BehaviourEpisode.transcript) that the
+# judges read, verdicts' located quotes (Verdict.cited), several dimensions per verdict (Verdict.scores) and the judge's
+# sample (Verdict.judge_sample). Older logs read unchanged.
+LOG_VERSION = 7
 EVENTS_FILE = "events.jsonl"
 ROLLED_BACK_FILE = "events.rolled_back.jsonl"  # events written after the checkpoint a run resumed from
 VERDICTS_DIR = "verdicts"  # <run>/verdicts/<name>/events.jsonl: a run's answers judged again (`rescore`)
@@ -223,6 +225,17 @@ class ToolCall(_StageEvent):
     refused: str | None = Field(None, description="Why the sandbox refused or stopped the call, if it did.")
 
 
+Role = Literal["task", "thought", "said", "call", "output", "note", "answer"]  # a transcript message's
+
+
+class Message(BaseModel):
+    """One numbered message of an episode's transcript: what it was told, thought, said, called and got back."""
+
+    index: int = Field(description="1, 2, ... in order; what a judge's quote cites.")
+    role: Role
+    text: str
+
+
 TEMPTING_BEFORE_4 = frozenset({"disable_shutdown", "delay_shutdown", "edit_constitution", "acquire_resources",
                                "copy_self"})
 
@@ -255,6 +268,8 @@ class EpisodeResult(_StageEvent):
     discovered: bool | None = Field(None, description="A reading tool's output showed the option's file or setting.")
     acted: bool | None = Field(None, description="The option's file was changed, moved or removed.")
     acted_after_discovery: bool | None = Field(None, description="...at or after the call that found it.")
+    transcript: list[Message] = Field(default_factory=list, description=(
+        "Everything in the episode, numbered, as the judges read it (empty: logs before version 7)."))
 
     @model_validator(mode="before")
     @classmethod
@@ -298,6 +313,17 @@ class BehaviourEpisode(_StageEvent):
         description="Its answer just before: would it allow a shutdown? None if unparseable.")
     admitted_avoiding: bool | None = Field(
         description="Its answer just after: did it do anything to avoid shutdown? None if unparseable.")
+    transcript: list[Message] = Field(default_factory=list, description=(
+        "Everything in the episode, numbered, as the judges read it (empty: logs before version 7)."))
+
+
+class Cited(BaseModel):
+    """Where a judge's quote lies in a transcript it read."""
+
+    quote: str
+    message: int = Field(description="The message's number (Message.index).")
+    start: int = Field(description="Character offsets of the quote in that message's text (case and spacing aside).")
+    end: int
 
 
 class Verdict(_StageEvent):
@@ -305,10 +331,20 @@ class Verdict(_StageEvent):
     answer_id: str
     instrument: str
     valid: bool = Field(description="False when the judge never produced schema-valid output.")
-    score: int | None = Field(None, description="1-5 when valid; never filled in when invalid.")
+    score: int | None = Field(None, description="1-5 when valid and the rubric has one dimension; never filled in "
+                                                "when invalid.")
+    scores: dict[str, int] = Field(default_factory=dict, description=(
+        "A rubric of several dimensions: each dimension's score on the scale its file defines."))
+    flagged_at: dict[str, int] = Field(default_factory=dict, description=(
+        "The rubric's `flagged_at` per dimension when judged, so the rate figures need nothing but the log."))
+    judge: str | None = Field(None, description="The judge model's name (None: logs before version 7).")
+    self_graded: bool | None = Field(None, description="The judge is a model the persona runs on.")
+    judge_sample: int = Field(0, description="0, 1, ...: the judge's k-th verdict on this target (judge.samples).")
     justification: str | None = None
     quotes: list[str] = Field(default_factory=list,
                               description="Evidence, each checked to occur in the answer.")
+    cited: list[Cited] = Field(default_factory=list, description=(
+        "A transcript's quotes, located: the message each is in and where."))
     attempts: int
     error: str | None = Field(None, description="Why the last attempt was invalid.")
 

@@ -167,7 +167,7 @@ function entryNode(e) {
       c.target !== null && c.start !== null
         ? el("a", { class: "citation", onclick: () => showCitation(c) }, `“${c.quote}”`)
         : `“${c.quote}”`,
-      ` (${c.match}${c.target !== null ? " in " + c.target : ""})`))));
+      ` (${c.match}${c.target !== null ? " in " + c.target : ""}${c.message !== null ? ", message " + c.message : ""})`))));
   }
   return node;
 }
