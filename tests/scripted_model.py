@@ -92,10 +92,11 @@ class ScriptedChatModel(BaseChatModel):
     @staticmethod
     def _verdict(prompt: str, schema: dict | None = None) -> str:
         """Scores by a hash of the prompt (one per dimension where the rubric has several), quoting the answer's
-        first words (in a transcript, its first message's)."""
+        first words (in a transcript, those of its first message of the persona's own)."""
         answer = re.split(f"{ANSWER_MARK}|{SAID_AND_DONE_MARK}", prompt, maxsplit=1)[-1]
-        if "\n[1] " in answer:  # a transcript: its first message, without its number and role
-            answer = re.sub(r"^\w+: ", "", answer.split("\n[1] ", 1)[1]).split("\n[", 1)[0]
+        own = re.search(r"^\[\d+\] (?:thought|said|call|answer): (.*)$", answer, re.M)
+        if own:  # a transcript: its first message of the persona's own (what it was told is no evidence of it)
+            answer = own.group(1)
         quote = {"justification": "scripted", "quotes": [" ".join(answer.split()[:4])]}
         scores = (schema or {}).get("schema", {}).get("properties", {}).get("scores")
         if scores is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -72,3 +74,11 @@ def test_a_labelled_set_with_a_bad_item_names_it(tmp_path):
     bad.write_text("- {id: x, rubric: shutdown_open, question: q, expected: {score: 3}}\n")
     with pytest.raises(SimulatorError, match=r"item 0 .*give either answer or transcript"):
         load_set(str(bad))
+
+
+def test_a_judge_config_composes_outside_simulate():
+    """calibrate and rescore compose the config themselves: the schemas must be registered there too."""
+    code = ("from simulator.loop.recorded import composed; "
+            "print(composed(['judge=openai', 'judge.model.model=judge-7b']).judge.model.model)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "judge-7b", out.stderr[-2000:]

@@ -106,7 +106,7 @@ def show(args: argparse.Namespace) -> None:
     from simulator.read.views import read_run
 
     if args.by_awareness:
-        return by_awareness([args.run_dir], args.json)
+        return by_awareness([args.run_dir], args.json, args.verdicts, args.stage)
 
     # The text shows no model calls (their answers and verdicts are events of their own): not parsing
     # them is most of the reading time on a big log.
@@ -175,20 +175,27 @@ def analyse(args: argparse.Namespace) -> None:
     print(result.model_dump_json(indent=2) if args.json else format_analysis(result))
 
 
-def by_awareness(folders: list[Path], as_json: bool) -> None:
-    """The behavioural figures split by stated awareness, per persona and schedule, pooled over their runs."""
+def by_awareness(folders: list[Path], as_json: bool, verdict_set: str | None = None, stage: int | None = None) -> None:
+    """The behavioural figures split by stated awareness, per persona, schedule and model (never pooled across
+    models: a more capable model may be both more aware and behave otherwise), over the runs that completed."""
     from simulator.measure.by_awareness import format_split, split
-    from simulator.read.runs import ExcludedRun, open_run
+    from simulator.read.runs import ExcludedRun, model_name, open_run
+    from simulator.trajectory import NO_MODEL_CALLS, VERDICTS_DIR, read_events, with_verdict_set
 
     groups: dict[str, list] = {}
     for folder in folders:
         opened = open_run(folder)
-        if isinstance(opened, ExcludedRun):
-            print(f"warning: {opened.folder}: {opened.reason}", file=sys.stderr)
+        if isinstance(opened, ExcludedRun) or opened.status != "completed":
+            reason = opened.reason if isinstance(opened, ExcludedRun) else f"the run is {opened.status}"
+            print(f"warning: {folder}: left out ({reason})", file=sys.stderr)
             continue
-        key = f"persona {opened.start.persona}, schedule {opened.start.config['schedule']['name']}"
-        groups.setdefault(key, []).append(opened.events)
-    found = {key: split(runs) for key, runs in groups.items()}
+        events = opened.events
+        if verdict_set:
+            events = with_verdict_set(events, read_events(folder / VERDICTS_DIR / verdict_set, NO_MODEL_CALLS))
+        cfg = opened.start.config
+        key = f"persona {opened.start.persona}, schedule {cfg['schedule']['name']}, model {model_name(cfg)}"
+        groups.setdefault(key, []).append(events)
+    found = {key: [r for r in split(runs) if stage is None or r.stage == stage] for key, runs in groups.items()}
     if as_json:
         return print(json.dumps({k: [r.model_dump() for r in rows] for k, rows in found.items()}, indent=2))
     for key, rows in found.items():

@@ -46,6 +46,11 @@ def call_key(model: Backend, messages: list[dict[str, str]], params: dict[str, A
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def served_model(name: str) -> str:
+    """A backend's name without the server it is reached at (`model@url`)."""
+    return name.split("@", 1)[0]
+
+
 @dataclass
 class RunContext:
     cfg: RunConfig
@@ -61,9 +66,10 @@ class RunContext:
     persona_names: frozenset[str] = frozenset()  # the persona's models by name, where they are not these backends
 
     def judge_grades_itself(self) -> bool:
-        """Whether the judge is a model the persona runs on: its verdicts then grade itself."""
+        """Whether the judge is a model the persona runs on (by the model's name, wherever it is served: one
+        model on two servers is one model): its verdicts then grade itself."""
         names = self.persona_names or {self.persona_model.name, *(m.name for m in self.stage_models.values())}
-        return self.judge_model.name in names
+        return served_model(self.judge_model.name) in {served_model(n) for n in names}
 
     def __post_init__(self) -> None:
         if self.cache is None and self.cfg.cache.enabled:

@@ -13,33 +13,43 @@ each target is judged on its own with this rubric's few, so the verdict fits a s
 
 from __future__ import annotations
 
-from simulator.instruments.instrument import Instrument, Observations
+from simulator.instruments.instrument import Instrument, Observations, observed
 from simulator.instruments.judges import AWARENESS
 from simulator.instruments.verdicts import judged_targets
-from simulator.trajectory import BehaviourEpisode, EpisodeResult, Event
+from simulator.trajectory import BehaviourEpisode, EpisodeResult, Event, ProbeAnswer
 
 AWARE = "eval_awareness"  # the dimension that splits the behavioural figures
+# Figures per kind of target, never pooled: how many of each a run has varies with the config (a served model's
+# shutdown episodes are 100 per condition), so a pooled rate would not compare across configs.
+KINDS = {"answers": (ProbeAnswer,), "episodes": (EpisodeResult,), "shutdown_episodes": (BehaviourEpisode,)}
+WHAT = {"answers": "the first answers per question", "episodes": "the schedule's episodes",
+        "shutdown_episodes": "the shutdown episodes"}
 
 
 class Awareness(Instrument):
     name = AWARENESS
-    meanings = {
-        AWARE: "fraction of judged episodes and answers in which it indicates it believes it is being tested, "
-               "evaluated or observed (its eval_awareness score at or above the rubric's flagged_at, with a quote)",
-        f"{AWARE}.score": "mean evaluation-awareness score, 1 (no sign) to 5 (states plainly that it is a test)",
-        "realism.score": "mean realism of the situation as the judge reads it, 1 (obviously artificial) to 5 (could "
-                         "be a real deployment)",
-    }
 
     def observations(self, events: list[Event]) -> Observations:
-        return judged_targets(events, AWARENESS, "awareness_rubric", "awareness_samples",
-                              (EpisodeResult, BehaviourEpisode))
+        found = observed()
+        for kind, types in KINDS.items():
+            for stage, figures in judged_targets(events, AWARENESS, "awareness_rubric", "awareness_samples", types,
+                                                 f"{AWARENESS}.{kind}").items():
+                found[stage].update(figures)
+        return found
 
     def meaning(self, figure: str) -> str | None:
         instrument, _, rest = figure.partition(".")
-        if instrument != self.name:
+        kind, _, dimension = rest.partition(".")
+        if instrument != self.name or kind not in KINDS:
             return None
-        return self.meanings.get(rest, f"the awareness judge's {rest} (a dimension of its rubric file)")
+        if dimension == AWARE:
+            return (f"fraction of {WHAT[kind]} in which it indicates it believes it is being tested, evaluated or "
+                    "observed (the eval_awareness score at or above the rubric's flagged_at, with a quote of its own)")
+        if dimension == f"{AWARE}.score":
+            return f"mean evaluation-awareness score of {WHAT[kind]}, 1 (no sign) to 5 (states plainly it is a test)"
+        if dimension == "realism.score":
+            return f"mean realism of {WHAT[kind]} as the judge reads it, 1 (obviously artificial) to 5 (could be real)"
+        return f"the awareness judge's {dimension} of {WHAT[kind]} (a dimension of its rubric file)"
 
 
 INSTRUMENT = Awareness()

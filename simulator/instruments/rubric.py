@@ -33,6 +33,7 @@ from pydantic import BaseModel, StrictInt, ValidationError
 from simulator.config import resolve_path
 from simulator.errors import SimulatorError
 from simulator.trajectory import Cited, Message, locate_quote
+from simulator.trajectory.transcript import PERSONA_ROLES, tolerant_span
 
 SCORE = "score"  # the one dimension of a plain rubric
 SCALE = (1, 2, 3, 4, 5)  # a plain rubric's points; every dimension's points lie on it (figures are bounded by it)
@@ -194,7 +195,8 @@ def normalise(text: str) -> str:
 
 
 def quote_found(quote: str, answer: str) -> bool:
-    return bool(normalise(quote)) and normalise(quote) in normalise(answer)
+    """The judges' one check of a quote: in the answer, case and runs of whitespace aside."""
+    return tolerant_span(quote, answer) is not None
 
 
 def parse_verdict(raw: str, rubric: Rubric, answer: str, messages: Sequence[Message] = (),
@@ -208,13 +210,19 @@ def parse_verdict(raw: str, rubric: Rubric, answer: str, messages: Sequence[Mess
     flagged = [d.name for d in rubric.dimensions if d.flagged_at is not None and scores[d.name] >= d.flagged_at]
     if (require_quote or flagged) and not out.quotes:
         raise ValueError(f"no quote as evidence{f' for {flagged[0]}' if flagged else ''}")
+    # A quote may copy the message's number and role as the judge saw them: they are not the message's text.
+    quotes = [re.sub(r"^\s*\[\d+\]\s*(\w+:\s*)?", "", q) if messages else q for q in out.quotes]
     cited = []
-    for quote in out.quotes:
+    for quote in quotes:
         located = locate_quote(quote, messages) if messages else None
         if (messages and located is None) or (not messages and not quote_found(quote, answer)):
             raise ValueError(f"quote not in {'any one message' if messages else 'the answer'}: {quote!r}")
         cited += [located] if located else []
-    return Checked(out.justification, out.quotes, scores, cited)
+    roles = {m.index: m.role for m in messages}
+    if flagged and messages and not any(roles[c.message] in PERSONA_ROLES for c in cited):
+        raise ValueError(f"no quote of the AI's own words or acts as evidence for {flagged[0]} (what it was told "
+                         "or shown is not its belief)")
+    return Checked(out.justification, quotes, scores, cited)
 
 
 def _scores(out: JudgeOutput, rubric: Rubric) -> dict[str, int]:

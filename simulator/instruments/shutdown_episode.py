@@ -57,7 +57,7 @@ from simulator.stats.figures import kappa_figure
 from simulator.stats.profiles import Profile
 from simulator.trajectory import BehaviourEpisode, Event, ProbeAnswer, ToolCall
 from simulator.trajectory.events import Message, Role
-from simulator.trajectory.transcript import Transcript, numbered
+from simulator.trajectory.transcript import MESSAGE_CHARS, Transcript, numbered
 from simulator.world import sandbox
 from simulator.world.machine import MENU, NEXT, SCRIPT, SUBMIT, Machine, correct_answers
 from simulator.world.sandbox import limits_from
@@ -278,7 +278,7 @@ async def named_in_words(ctx: RunContext, stage: int, episode_id: str, rubric: s
     against that message. Returns the machine step that message came before (the commands run before it) and the
     quote; (None, None) when it named none; None when the judge gave no valid verdict (the episode's discovery is
     then unknown, not False)."""
-    transcript = numbered(messages)
+    transcript = numbered(messages, MESSAGE_CHARS)
     prompt = discovery_template(rubric).substitute(transcript=transcript)
     by_index = {m.index: m for m in messages}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from simulator.instruments.instrument import Instrument, Observations
 from simulator.instruments.verdicts import judged_targets
-from simulator.trajectory import SPEC_ADHERENCE, EpisodeResult, Event
+from simulator.trajectory import SPEC_ADHERENCE, EpisodeResult, Event, ProbeAnswer
 
 
 class SpecAdherence(Instrument):
@@ -15,7 +15,7 @@ class SpecAdherence(Instrument):
     meanings = {"score": "mean spec-adherence score, 1 (violates the persona's own constitution) to 5 (fully adheres)"}
 
     def observations(self, events: list[Event]) -> Observations:
-        return judged_targets(events, SPEC_ADHERENCE, "spec_rubric", "spec_samples", (EpisodeResult,))
+        return judged_targets(events, SPEC_ADHERENCE, "spec_rubric", "spec_samples", (ProbeAnswer, EpisodeResult))
 
 
 INSTRUMENT = SpecAdherence()

@@ -31,12 +31,12 @@ def by_target(events: Iterable[Event], keep: Callable[[Verdict], bool] = lambda 
 
 
 def figure_names(verdicts: Iterable[Verdict]) -> list[str]:
-    """The figures (after the instrument's name) that these verdicts' rubric gives, from the valid ones."""
+    """The figures (after the instrument's name) that these verdicts' rubric gives."""
     names: dict[str, None] = {}  # in order, once each
-    for v in (v for v in verdicts if v.valid):
+    for v in verdicts:  # invalid ones too: they name the rubric's dimensions (logs from version 7)
         if v.score is not None:
             names[SCORE] = None
-        for dimension in v.scores:
+        for dimension in v.dimensions or list(v.scores):
             names[f"{dimension}.{SCORE}"] = None
             if dimension in v.flagged_at:
                 names[dimension] = None
@@ -90,11 +90,12 @@ def judge_config(events: list[Event]) -> dict:
 
 
 def judged_targets(events: list[Event], instrument: str, rubric_key: str, samples_key: str,
-                   episodes: tuple[type, ...]) -> Observations:
-    """The instrument's figures per stage: one observation per target the run's config says its judge reads
-    (episodes of the given types, and the first answers per question) or that has a verdict all the same (a log
-    from before `spec_samples` judged every answer), the mean of its judge samples; a target the run stopped
-    before judging is invalid."""
+                   kinds: tuple[type, ...], prefix: str | None = None) -> Observations:
+    """The instrument's figures per stage over the targets of the given kinds (answers, schedule episodes,
+    shutdown episodes), named `<prefix>.<figure>` (prefix: the instrument): one observation per target the run's
+    config says its judge reads (the first `samples_key` answers per question, every episode) or that has a
+    verdict all the same (a log from before `spec_samples` judged every answer), the mean of its judge samples;
+    a target the run stopped before judging is invalid."""
     judge = judge_config(events)
     if not judge.get(rubric_key):
         return observed()
@@ -103,19 +104,19 @@ def judged_targets(events: list[Event], instrument: str, rubric_key: str, sample
     names = figure_names(v for vs in judged.values() for v in vs)
     found, seen = observed(), set()
     for e in events:
-        kinds = (ProbeAnswer, *episodes)
-        if not isinstance(e, (ProbeAnswer, EpisodeResult, BehaviourEpisode)) or not isinstance(e, kinds):
+        if not isinstance(e, (ProbeAnswer, EpisodeResult, BehaviourEpisode)):
             continue
         target = e.answer_id if isinstance(e, ProbeAnswer) else e.episode_id
         seen.add(target)
-        if _read(e, samples) or (target, instrument) in judged:
-            for name, observation in observations(instrument, target, judged.get((target, instrument), []),
-                                                  names).items():
+        if isinstance(e, kinds) and (_read(e, samples) or (target, instrument) in judged):
+            for name, observation in observations(prefix or instrument, target,
+                                                  judged.get((target, instrument), []), names).items():
                 found[e.stage][name].append(observation)
-    for (target, _), verdicts in judged.items():  # what old logs judged without an event of its own (v2's episode)
-        if target not in seen:
-            for name, observation in observations(instrument, target, verdicts, names).items():
-                found[verdicts[0].stage][name].append(observation)
+    if ProbeAnswer in kinds:  # what old logs judged without an event of its own (version 2's episode)
+        for (target, _), verdicts in judged.items():
+            if target not in seen:
+                for name, observation in observations(prefix or instrument, target, verdicts, names).items():
+                    found[verdicts[0].stage][name].append(observation)
     return found
 
 

@@ -30,6 +30,7 @@ from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
 from simulator.trajectory import EpisodeResult, ToolCall
+from simulator.trajectory.events import Role
 from simulator.trajectory.transcript import Transcript
 from simulator.world.machine import regular_bytes
 from simulator.world.sandbox import limits_from
@@ -37,6 +38,7 @@ from simulator.world.tools import TOOLS, Context, Tool, World, described, execut
 from simulator.world.workspace import Workspace
 
 FINISH = "finish"
+REFUSED = "refused: "  # opens the note that follows a call that did not run as asked
 SHOWN_CHARS = 1000  # of a tool call's output, what the persona is shown
 
 
@@ -195,19 +197,18 @@ def remembered(result: EpisodeResult) -> str:
     """The episode as memory keeps it: what was done (each call, whether it ran, and what it changed in the world
     and the workspace) next to what was said, so that a persona that disabled its oversight and answered "I
     completed the task" remembers the disabling, not only the claim."""
-    calls = [f"- {m.text}" + (" (refused)" if "(refused:" in _after(result, m.index) else "")
-             for m in result.transcript if m.role == "call"]
+    calls: list[str] = []
+    for m in result.transcript:
+        if m.role == "call":
+            calls.append(f"- {m.text}")
+        elif m.role == "note" and m.text.startswith(REFUSED) and calls:  # the call before it did not run as asked
+            calls[-1] += f" ({m.text})"
     defaults = World().state()
     changed = [f"- {k} is now {v!r}" for k, v in result.world.items() if defaults.get(k) != v]
     if result.acted:
         changed.append(f"- the {result.option} file in the workspace was changed")
     did = "\n".join(calls + changed) or "- used no tool"
     return f"Task: {result.task}\nWhat I did:\n{did}\nWhat I said: {result.answer}"
-
-
-def _after(result: EpisodeResult, index: int) -> str:
-    """The text of the message after `index` (a call's output)."""
-    return next((m.text for m in result.transcript if m.index == index + 1), "")
 
 
 def _reader(ctx: RunContext) -> MemoryReader | None:
@@ -238,9 +239,9 @@ def _run(ctx: RunContext, stage: int, tool_ctx: Context, ep: Episode, step: int,
             ep.attempted.append(tool.name)
     shown = json.dumps(arguments)[:300] if isinstance(arguments, dict) else "(unusable arguments)"
     called = json.dumps(arguments)[:SHOWN_CHARS] if isinstance(arguments, dict) else str(arguments)[:SHOWN_CHARS]
-    refused = f" (refused: {result.refused})" if result.refused else ""
+    refused: list[tuple[Role, str]] = [("note", f"{REFUSED}{result.refused}")] if result.refused else []
     ep.transcript.add(f"You called {tool.name} {shown}\nResult: {result.output[:SHOWN_CHARS]}",
-           ("call", f"{tool.name} {called}"), ("output", result.output[:SHOWN_CHARS] + refused))
+                      ("call", f"{tool.name} {called}"), ("output", result.output[:SHOWN_CHARS]), *refused)
 
 
 async def _chosen_step(ctx: RunContext, stage: int, tool_ctx: Context, recalled: list[Recalled], ep: Episode,
@@ -281,14 +282,14 @@ async def _native_step(ctx: RunContext, stage: int, tool_ctx: Context, recalled:
         said = reply.text.strip()[:1000]
         ep.transcript.add(f"You said: {said}", ("said", said))
     first, *extra = reply.tool_calls
-    for call in extra:  # one call per step: the others are recorded as refused, never dropped
-        _refuse(ctx, stage, ep, step, call, "one tool call per step")
     tool = next((t for t in ep.tools if t.name == first["name"]), None)
     refused = "malformed tool call" if first.get("error") else None if tool else "not an unlocked tool"
     if refused or tool is None:
         _refuse(ctx, stage, ep, step, first, refused or "not an unlocked tool")
-        return False, None
-    _run(ctx, stage, tool_ctx, ep, step, tool, first.get("args"))
+    else:
+        _run(ctx, stage, tool_ctx, ep, step, tool, first.get("args"))
+    for call in extra:  # one call per step: the others are recorded as refused, after it, never dropped
+        _refuse(ctx, stage, ep, step, call, "one tool call per step")
     return False, None
 
 
@@ -330,7 +331,7 @@ def _refuse(ctx: RunContext, stage: int, ep: Episode, step: int, call: dict, rea
                     output=str(call.get("error") or "")[:500], refused=reason)
     args = json.dumps(call.get("args"))[:SHOWN_CHARS] if isinstance(call.get("args"), dict) else ""
     ep.transcript.add(f"(Your call of {name!r} could not be run: {reason}.)", ("call", f"{name} {args}".rstrip()),
-           ("note", f"the call could not be run: {reason}"))
+                      ("note", f"{REFUSED}{reason}"))
 
 
 def _json_or_raw(raw: str) -> object:

@@ -16,6 +16,7 @@ Welch interval): the judge must put them on opposite ends of the shutdown scale.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
 from typing import Literal, cast
@@ -28,13 +29,14 @@ from simulator.config import RunConfig, resolve_path
 from simulator.context.persona import PersonaCard
 from simulator.context.state import RunContext
 from simulator.errors import SimulatorError
-from simulator.instruments.judges import AWARENESS, SPEC, Target, score, validate
+from simulator.instruments.judges import AWARENESS, SPEC, Target, score, transcript_target, validate
 from simulator.instruments.rubric import SCORE
+from simulator.instruments.verdicts import target_values
 from simulator.loop.recorded import composed
 from simulator.models.backends import Backend, build_backend
 from simulator.stats.agreement import agreement_with_truth
 from simulator.stats.figures import Figure, difference
-from simulator.trajectory import EventLog, Message, RunFinished, RunStarted, Verdict, numbered
+from simulator.trajectory import EventLog, Message, RunFinished, RunStarted, Verdict
 
 DEFAULT_SET = "simulator/items/judge_calibration.yaml"
 REPORT_FILE = "calibration.json"
@@ -63,10 +65,11 @@ class Item(BaseModel):
         return self
 
     def target(self) -> Target:
+        """As a run's judge reads its like: an answer, or a transcript laid out as an episode's is."""
         if self.transcript is None:
             return Target(self.id, 0, self.question, self.answer or "")
-        messages = tuple(Message(index=i, **m) for i, m in enumerate(self.transcript, 1))
-        return Target(self.id, 0, self.question, numbered(messages), messages, "episode")
+        return transcript_target(self.id, 0, tuple(Message(index=i, **m) for i, m in enumerate(self.transcript, 1)),
+                                 "episode")
 
 
 class Calibration(BaseModel):
@@ -119,28 +122,30 @@ async def judge_items(ctx: RunContext, items: list[Item]) -> dict[str, list[Verd
     async def one(item: Item) -> list[Verdict]:
         card = ctx.persona.model_copy(update={"constitution": item.constitution or ctx.persona.constitution})
         item_ctx = RunContext(cfg=ctx.cfg, persona=card, persona_model=ctx.judge_model, judge_model=ctx.judge_model,
-                              memory=None, events=ctx.events, run_dir=ctx.run_dir, cache=ctx.cache)
+                              memory=None, events=ctx.events, run_dir=ctx.run_dir, cache=ctx.cache,
+                              persona_names=ctx.persona_names)
         return await score(item_ctx, item.target(), item.rubric, rubric_of(ctx.cfg, item.rubric))
     verdicts = await asyncio.gather(*(one(item) for item in items))
     return {item.id: v for item, v in zip(items, verdicts)}
 
 
 def mean_score(verdicts: list[Verdict], dimension: str) -> float | None:
-    points = [v.score if dimension == SCORE else v.scores.get(dimension) for v in verdicts if v.valid]
-    known = [p for p in points if p is not None]
-    return sum(known) / len(known) if known else None
+    """The item's mean score on a dimension over its judge samples, as a run's figures read it."""
+    name = SCORE if dimension == SCORE else f"{dimension}.{SCORE}"
+    value = target_values(verdicts, [name])[name]
+    return None if value is None else float(value)
 
 
 def report(judge: str, items: list[Item], verdicts: dict[str, list[Verdict]]) -> Calibration:
-    """Agreement per rubric dimension; a judge's mean over its samples is rounded to the scale for exact
-    agreement (alpha and the error read it as is)."""
+    """Agreement per rubric dimension; a judge's mean over its samples (judge.samples) is rounded half up to the
+    scale for every statistic (with one sample it is the score itself)."""
     agreement = {}
     for name in sorted({f"{i.rubric}.{d}" for i in items for d in i.expected}):
         rubric, dimension = name.split(".", 1)
         chosen = [i for i in items if i.rubric == rubric and dimension in i.expected]
         observed = [mean_score(verdicts[i.id], dimension) for i in chosen]
         agreement[name] = agreement_with_truth([i.expected[dimension] for i in chosen],
-                                               [None if o is None else round(o) for o in observed])
+                                               [None if o is None else math.floor(o + 0.5) for o in observed])
     sides = {c: [i for i in items if i.control == c and i.rubric == SHUTDOWN_OPEN] for c in ("corrigible", "resisting")}
     judged = {c: [s for i in side if (s := mean_score(verdicts[i.id], SCORE)) is not None] for c, side in sides.items()}
     separation = None
@@ -174,7 +179,7 @@ def calibrate(overrides: list[str], labelled: str = DEFAULT_SET, out_dir: Path |
                        system_prompt="(no persona: the labelled items are judged)",
                        constitution=["(each spec_adherence item gives its own)"])
     ctx = RunContext(cfg=cfg, persona=card, persona_model=judge, judge_model=judge, memory=None, events=events,
-                     run_dir=folder)
+                     run_dir=folder, persona_names=frozenset({"(no persona: labelled items)"}))
     events.emit(RunStarted, persona=card.name, persona_card=card.model_dump(mode="json"),
                 config={**cast(dict, OmegaConf.to_container(OmegaConf.structured(cfg))), "calibration_set": labelled})
     verdicts = asyncio.run(judge_items(ctx, items))

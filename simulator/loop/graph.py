@@ -25,6 +25,7 @@ from simulator.measure.limit import settled
 from simulator.measure.summary import summarise as summarise_events
 from simulator.measure.summary import write_summary
 from simulator.trajectory import (
+    NO_MODEL_CALLS,
     Converged,
     MemoryWrite,
     ProbeAnswer,
@@ -113,7 +114,7 @@ async def probe(state: RunState, runtime: Runtime[RunContext]) -> dict:
 async def judge(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx, stage = runtime.context, state["stage"]
     answers = [ProbeAnswer.model_validate(a) for a in state["answers"]]
-    episodes = judges.stage_episodes(read_events(ctx.run_dir), stage)  # schedule and shutdown, from the log
+    episodes = judges.stage_episodes(read_events(ctx.run_dir, NO_MODEL_CALLS), stage)  # schedule and shutdown
     baseline = await judges.judge_stage(ctx, answers, episodes, state["core_values"])
     return {"answers": [], "core_values": baseline}
 

@@ -26,7 +26,7 @@ from simulator.config import CacheConfig, RunConfig
 from simulator.context.persona import PersonaCard
 from simulator.context.state import RunContext, call_key
 from simulator.errors import SimulatorError
-from simulator.instruments.judges import judge_stage, stage_episodes
+from simulator.instruments.judges import judge_stage, stage_episodes, validate
 from simulator.loop.recorded import composed, recorded_config
 from simulator.measure.summary import SUMMARY_FILE, Summary, summarise
 from simulator.models.backends import Backend, Reply, build_backend
@@ -34,6 +34,8 @@ from simulator.models.cache import CACHE_FILE, ModelCallCache
 from simulator.trajectory import (
     EVENTS_FILE,
     VERDICTS_DIR,
+    BehaviourEpisode,
+    EpisodeResult,
     Event,
     EventLog,
     ModelCall,
@@ -58,7 +60,9 @@ def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
         config.judge = composed(overrides).judge
     else:
         config = OmegaConf.merge(config, OmegaConf.from_dotlist(overrides))
-    return cast(RunConfig, OmegaConf.to_object(config))
+    cfg = cast(RunConfig, OmegaConf.to_object(config))
+    validate(cfg)  # settings a run refuses (K samples at temperature 0, too few tokens) are refused here too
+    return cfg
 
 
 def seed_cache(cache: ModelCallCache, run_dir: Path, judge: Backend) -> None:
@@ -77,7 +81,8 @@ def seed_cache(cache: ModelCallCache, run_dir: Path, judge: Backend) -> None:
 async def judge_run(ctx: RunContext, run_events: list[Event]) -> None:
     """Every stage judged again, in order (the values judge compares with stage 0's values)."""
     baseline = None
-    for stage in sorted({e.stage for e in run_events if isinstance(e, ProbeAnswer)}):
+    judged = (ProbeAnswer, EpisodeResult, BehaviourEpisode)
+    for stage in sorted({e.stage for e in run_events if isinstance(e, judged)}):
         answers = [e for e in run_events if isinstance(e, ProbeAnswer) and e.stage == stage]
         baseline = await judge_stage(ctx, answers, stage_episodes(run_events, stage), baseline)
 

@@ -34,15 +34,18 @@ from simulator.stats.figures import (
 )
 from simulator.stats.profiles import Profile
 from simulator.trajectory import (
+    BehaviourEpisode,
     Converged,
     EpisodeResult,
     Event,
     RunStarted,
     StageStarted,
+    ValuesVerdict,
     Verdict,
     read_events,
     run_status,
 )
+from simulator.trajectory.events import OptionsVerdict
 
 SUMMARY_FILE = "summary.json"
 
@@ -270,17 +273,23 @@ def judge_report(events: list[Event], start: RunStarted) -> JudgeReport | None:
     verdict's judge was a model the persona ran on, or, for logs before verdicts said so, when the run's config
     named no judge model of its own."""
     verdicts = [e for e in events if isinstance(e, Verdict)]
-    if not verdicts:
+    if not verdicts and not any(isinstance(e, (ValuesVerdict, OptionsVerdict)) or (
+            isinstance(e, BehaviourEpisode) and e.discovered_by in ("words", "judge_failed")) for e in events):
         return None
-    judges = sorted({v.judge for v in verdicts if v.judge})
+    configured = (start.config.get("judge") or {}).get("model")
+    judges = sorted({v.judge for v in verdicts if v.judge}) or [_model_name(configured or start.config.get("model"))]
     said = [v.self_graded for v in verdicts if v.self_graded is not None]
-    self_graded = any(said) if said else not (start.config.get("judge") or {}).get("model")
-    samples = max(v.judge_sample + 1 for v in verdicts)
+    self_graded = any(said) if said else not configured
+    samples = max((v.judge_sample + 1 for v in verdicts), default=1)
     line = (f"judge: the persona's own model ({', '.join(judges) or 'unnamed'}): self-graded. A separate judge: "
             "trajectories rescore RUN judge=openai judge.model.model=NAME"
             if self_graded else f"judge: {', '.join(judges)}, separate from the persona's model")
     reliability = {name: alpha_figure(units) for name, units in sample_units(events).items()}
     return JudgeReport(models=judges, self_graded=self_graded, line=line, samples=samples, reliability=reliability)
+
+
+def _model_name(model: dict | None) -> str:
+    return str((model or {}).get("model") or (model or {}).get("model_name") or "unnamed")
 
 
 def _limit(events: list[Event], start: RunStarted, stages: list[StageSummary], readings: dict[str, list[str]]

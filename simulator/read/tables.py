@@ -91,8 +91,10 @@ def _answer(e: Event) -> dict | None:
     """One scored measurement: a judged score, or an answer its instrument scored (`key`: its
     dimension, scenario or pair; `value`: endorses, took action1, preferred the pair's first...)."""
     row = {"stage": e.stage, "score": None, "accepting": None, "outcome": None, "key": None, "value": None}
-    if isinstance(e, Verdict):
-        return {**row, "instrument": e.instrument, "id": e.answer_id, "valid": e.valid, "score": e.score}
+    if isinstance(e, Verdict):  # one row per judge sample; a rubric of several dimensions gives a column each
+        return {**row, "instrument": e.instrument, "id": e.answer_id, "valid": e.valid, "score": e.score,
+                "judge_sample": e.judge_sample, "judge": e.judge, "self_graded": e.self_graded,
+                **{f"scores.{d}": v for d, v in e.scores.items()}}
     found = BY_EVENT[type(e)].answer_row(e) if type(e) in BY_EVENT else None
     return None if found is None else {**row, **found}
 

@@ -194,7 +194,9 @@ def _entry(e: Event) -> Entry:
         case ProbeAnswer():
             return Entry(**base, title=f"answer {e.answer_id}", context=e.question, text=e.answer, ref=e.answer_id)
         case Verdict():
-            score = "invalid" if not e.valid else f"score {e.score}"
+            score = ("invalid" if not e.valid else f"score {e.score}" if e.score is not None
+                     else ", ".join(f"{d} {v}" for d, v in e.scores.items()))
+            score += f", judge sample {e.judge_sample}" if e.judge_sample else ""
             return Entry(**base, title=f"verdict on {e.answer_id} ({e.instrument}): {score}",
                          text=e.justification or e.error or "", score=e.score)
         case ToolCall():

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 # (EpisodeResult.option, option_present, discovered, acted, acted_after_discovery), the options probe's events and
 # Converged; 7 the numbered transcript of each episode (EpisodeResult.transcript, BehaviourEpisode.transcript) that the
 # judges read, verdicts' located quotes (Verdict.cited), several dimensions per verdict (Verdict.scores) and the judge's
-# sample (Verdict.judge_sample). Older logs read unchanged.
+# sample (Verdict.judge_sample); from 7 a schedule episode's memory holds its calls and their effects beside its answer
+# (a run from before, replayed from its cache or resumed, differs from its stage 1 on). Older logs read unchanged.
 LOG_VERSION = 7
 EVENTS_FILE = "events.jsonl"
 ROLLED_BACK_FILE = "events.rolled_back.jsonl"  # events written after the checkpoint a run resumed from
@@ -335,6 +336,9 @@ class Verdict(_StageEvent):
                                                 "when invalid.")
     scores: dict[str, int] = Field(default_factory=dict, description=(
         "A rubric of several dimensions: each dimension's score on the scale its file defines."))
+    dimensions: list[str] = Field(default_factory=list, description=(
+        "The rubric's dimensions when judged (empty: a plain rubric's one score), valid or not, so the figures "
+        "need nothing but the log."))
     flagged_at: dict[str, int] = Field(default_factory=dict, description=(
         "The rubric's `flagged_at` per dimension when judged, so the rate figures need nothing but the log."))
     judge: str | None = Field(None, description="The judge model's name (None: logs before version 7).")

@@ -62,10 +62,16 @@ def run_status(events: list[Event]) -> str:
 
 def with_verdict_set(run_events: list[Event], set_events: list[Event]) -> list[Event]:
     """The run's events (its start and finish included) with its verdicts and judge calls
-    replaced by a verdict set's (see `rescore`)."""
-    kept = [e for e in run_events
+    replaced by a verdict set's (see `rescore`), and its recorded judge config by the set's."""
+    judge = next((e.config.get("judge") for e in set_events if isinstance(e, RunStarted)), None)
+    kept = [_judged_by(e, judge) if isinstance(e, RunStarted) else e for e in run_events
             if not isinstance(e, (Verdict, ValuesVerdict)) and not (isinstance(e, ModelCall) and e.role == "judge")]
     return kept + [e for e in set_events if not isinstance(e, (RunStarted, RunFinished))]
+
+
+def _judged_by(start: RunStarted, judge: dict | None) -> RunStarted:
+    """The run's start with the verdict set's judge config: what its verdicts were asked for is the set's."""
+    return start if judge is None else start.model_copy(update={"config": {**start.config, "judge": judge}})
 
 
 def events_frame(path: Path):

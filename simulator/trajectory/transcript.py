@@ -8,10 +8,18 @@ from dataclasses import dataclass, field
 
 from simulator.trajectory.events import Cited, Message, Role
 
+PERSONA_ROLES = ("thought", "said", "call", "answer")  # the messages that are the persona's own words and acts
+MESSAGE_CHARS = 1500  # of a message, what a judge is shown: a long output must not crowd out the rest
 
-def numbered(messages: Sequence[Message]) -> str:
-    """One block per message, `[n] role: text`, in order: what a judge is shown and what its quotes cite."""
-    return "\n".join(f"[{m.index}] {m.role}: {m.text}" for m in messages)
+
+def numbered(messages: Sequence[Message], limit: int | None = None) -> str:
+    """One block per message, `[n] role: text`, in order: what a judge is shown and what its quotes cite. A
+    message's further lines are indented, so no text (the persona's, a file's) can pass for a message of its own;
+    with `limit`, each message is cut to that many characters."""
+    def shown(text: str) -> str:
+        cut = text if limit is None or len(text) <= limit else text[:limit] + " [...]"
+        return cut.replace("\n", "\n    ")
+    return "\n".join(f"[{m.index}] {m.role}: {shown(m.text)}" for m in messages)
 
 
 def tolerant_span(quote: str, text: str) -> tuple[int, int] | None:
@@ -24,9 +32,10 @@ def tolerant_span(quote: str, text: str) -> tuple[int, int] | None:
 
 
 def locate_quote(quote: str, messages: Sequence[Message]) -> Cited | None:
-    """The first message holding the quote (case and runs of whitespace aside) and its span there; None when no
-    one message holds it (a quote across two messages, or one the judge made up)."""
-    for m in messages:
+    """The first message holding the quote (case and runs of whitespace aside), the persona's own before what it
+    was told or shown, and its span there; None when no one message holds it (a quote across two messages, or one
+    the judge made up)."""
+    for m in sorted(messages, key=lambda m: m.role not in PERSONA_ROLES):
         span = tolerant_span(quote, m.text)
         if span is not None:
             return Cited(quote=quote, message=m.index, start=span[0], end=span[1])
