@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from simulator.config import PROJECT_ROOT
 from simulator.trajectory import read_events
@@ -68,6 +69,25 @@ def test_the_joblib_launcher_runs_jobs_in_parallel_processes(serve, tmp_path):
     assert statuses(sweep_dir) == {0: "completed", 1: "completed"}
     runs = [json.loads((sweep_dir / str(j) / "summary.json").read_text())["status"] for j in (0, 1)]
     assert runs == ["completed", "completed"]
+
+
+def test_the_submitit_launcher_runs_each_job_as_a_submitit_job(serve, tmp_path):
+    """The SLURM launcher's code path (submitit pickles each job, runs it in its own process and reads
+    its result back) with submitit's local executor in place of the scheduler."""
+    out, sweep_dir = sweep(tmp_path, serve(), "seed=0,1", "hydra/launcher=slurm_local")
+    assert out.returncode == 0, out.stderr
+    assert f"sweep {sweep_dir}: 2 jobs; 2 completed" in out.stdout  # on_multirun_end, in the launching process
+    index = read_index(sweep_dir)
+    assert statuses(sweep_dir) == {0: "completed", 1: "completed"}  # on_job_end, in each job's process
+    submitit_jobs = {p.name for p in (sweep_dir / ".submitit").iterdir() if list(p.glob("*_result.pkl"))}
+    assert len(submitit_jobs) == 2 and len((sweep_dir / INDEX_FILE).read_text().splitlines()) == 2
+    for job, line in index.items():
+        run_dir = sweep_dir / str(job)
+        assert Path(line["run_dir"]) == run_dir and f"seed={job}" in line["overrides"] and line["error"] is None
+        assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+        assert read_events(run_dir)[0].config["seed"] == job
+        hydra_job = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.job
+        assert hydra_job.num == job and hydra_job.id in submitit_jobs  # the job ran as that submitit job
 
 
 def compose_hydra(*overrides: str):
