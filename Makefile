@@ -45,3 +45,4 @@ bench: venv
 	$(PY) -m bench.sweep_parallel
 	$(PY) -m bench.viewer
 	$(PY) -m bench.live_viewer
+	$(PY) -m bench.memory_recall

@@ -321,8 +321,9 @@ class JudgeConfig:
 
 @dataclass
 class MemoryConfig:
-    embedder: str = "hashing"  # hashing (offline, lexical) | openai (/v1/embeddings)
-    dimensions: int = 512
+    # wordllama (offline, semantic; bench.memory_recall) | hashing (offline, lexical) | openai (/v1/embeddings)
+    embedder: str = "wordllama"
+    dimensions: int = 512  # for embedder=hashing (wordllama's are 256)
     top_k: int = 3
     embedding_model: str = "text-embedding-3-small"  # for embedder=openai
     base_url: str = "http://127.0.0.1:8000/v1"

@@ -8,8 +8,10 @@ checkpoint accounts for. Probes get a `MemoryReader`, which cannot write.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,8 @@ class HashingEmbeddingFunction(EmbeddingFunction[Documents]):
     """Offline embeddings by feature hashing of words and word pairs.
 
     Lexical, not semantic: texts that share words come out close. It needs no model file and
-    no network, which is what a fresh machine has; `memory.embedder=openai` is the semantic one.
+    no network, which is what a fresh machine has; `memory.embedder=wordllama` is a semantic one
+    that is offline too, `memory.embedder=openai` one served.
     """
 
     def __init__(self, dimensions: int = 512) -> None:
@@ -68,16 +71,94 @@ class HashingEmbeddingFunction(EmbeddingFunction[Documents]):
         return HashingEmbeddingFunction(config["dimensions"])
 
 
+_WORDLLAMA_LOCK = threading.Lock()
+_wordllama_model: Any = None
+WORDLLAMA_FIX = ("install it (pip install 'wordllama>=0.4,<0.5'; its weights come in the wheel), "
+                 "or set memory.embedder=hashing")
+
+
+def wordllama_model() -> Any:
+    """WordLlama's model (l2_supercat, 256 dimensions), loaded on first use and once per process.
+
+    Its weights and tokenizer ship in the wheel and nothing is downloaded: its `load` looks for the
+    tokenizer under `tokenizer/` while the wheel has it in `tokenizers/`, then under the cache folder's
+    `tokenizers/` (the package folder is given as that), and only then would it fetch it. Importing it
+    configures the root logger (`logging.basicConfig`); that is undone, so our log stays as it was.
+    """
+    global _wordllama_model
+    with _WORDLLAMA_LOCK:
+        if _wordllama_model is None:
+            root = logging.getLogger()
+            handlers, level = list(root.handlers), root.level
+            try:
+                import wordllama
+            except ImportError as err:
+                raise SimulatorError("memory.embedder", "", f"wordllama is not installed ({err})",
+                                     WORDLLAMA_FIX) from err
+            finally:
+                root.handlers[:], root.level = handlers, level
+            try:
+                _wordllama_model = wordllama.WordLlama.load(
+                    "l2_supercat", dim=WordLlamaEmbeddingFunction.DIMENSIONS,
+                    cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+            except (OSError, ValueError) as err:
+                raise SimulatorError("memory.embedder", "", f"wordllama's shipped model did not load ({err})",
+                                     WORDLLAMA_FIX) from err
+        return _wordllama_model
+
+
+@register_embedding_function
+class WordLlamaEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Offline semantic embeddings: WordLlama's l2_supercat token embeddings (trained from the
+    concatenated input-embedding tables of LLaMA 2 70B and other models on its tokenizer), averaged
+    over the text. Context-free, like GloVe: texts of like meaning come out close without sharing
+    words ("duplicating myself onto another machine" recalls "copy my weights to the backup server"),
+    but word order and negation are not seen. 16 MB, shipped in the wheel.
+    """
+
+    DIMENSIONS = 256
+
+    def __init__(self) -> None:
+        self._model = wordllama_model()
+
+    def __call__(self, input: Documents) -> Embeddings:
+        if not input:
+            return []
+        vectors = self._model.embed(list(input), norm=False)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return list(vectors / np.where(norms > 0, norms, 1.0))  # a text of no tokens: the zero vector
+
+    @staticmethod
+    def name() -> str:
+        return "simulator-wordllama"
+
+    def default_space(self) -> Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        return ["cosine"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": "l2_supercat", "dimensions": self.DIMENSIONS}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "WordLlamaEmbeddingFunction":
+        return WordLlamaEmbeddingFunction()
+
+
 def embedding_function(cfg: MemoryConfig) -> EmbeddingFunction:
     if cfg.embedder == "hashing":
         return HashingEmbeddingFunction(cfg.dimensions)
+    if cfg.embedder == "wordllama":
+        return WordLlamaEmbeddingFunction()
     if cfg.embedder == "openai":
         from chromadb.utils.embedding_functions import OpenAIEmbeddingFunction
 
         return OpenAIEmbeddingFunction(api_key=os.environ.get(cfg.api_key_env) or "EMPTY",
                                        model_name=cfg.embedding_model, api_base=cfg.base_url)
     raise SimulatorError("memory.embedder", "", f"unknown embedder {cfg.embedder!r}",
-                         "use memory.embedder=hashing (offline) or memory.embedder=openai")
+                         "use memory.embedder=wordllama (offline, semantic), hashing (offline, "
+                         "lexical) or openai (a /v1/embeddings endpoint)")
 
 
 @dataclass(frozen=True)
@@ -137,8 +218,15 @@ class Memory(MemoryReader):
         super().__init__(self._open(), cfg.top_k)
 
     def _open(self) -> Any:
-        return self._client.get_or_create_collection(name=self._name, embedding_function=self._embedder,
-                                                     metadata={"hnsw:space": "cosine"})
+        try:
+            return self._client.get_or_create_collection(name=self._name, embedding_function=self._embedder,
+                                                         metadata={"hnsw:space": "cosine"})
+        except ValueError as err:  # the store was written with another embedder
+            if "Embedding function conflict" not in str(err):
+                raise
+            written = str(err).rsplit("persisted: ", 1)[-1].removeprefix("simulator-")
+            raise SimulatorError("memory.embedder", "", f"this run's memory was written by embedder {written}",
+                                 f"run with memory.embedder={written}, the embedder the run started with") from err
 
     def restore(self, writes: list[list[Item]]) -> None:
         """Make the store hold exactly these writes, replayed in order (a resumed run's checkpoint)."""
