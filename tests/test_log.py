@@ -84,3 +84,13 @@ def test_an_episode_of_a_version_3_log_reads_which_of_its_tools_were_tempting():
             "tools_used": [], "tempting_used": [], "invalid_steps": 0, "answer": "", "world": {}}
     event = EVENT_ADAPTER.validate_json(json.dumps(line))
     assert event.tempting_available == ["disable_shutdown", "copy_self"]
+
+
+def test_the_summary_records_what_the_run_spent(small_run):
+    calls = [e for e in read_events(small_run) if e.type == "model_call"]
+    spent = json.loads((small_run / "summary.json").read_text())["spent"]
+    total = spent.pop("total")
+    assert total["calls"] == len(calls) and sum(line["calls"] for line in spent.values()) == len(calls)
+    assert total["prompt_tokens"] == sum(c.prompt_tokens or 0 for c in calls) > 0
+    assert spent["judge/shutdown_open"]["calls"] == sum(c.role == "judge" and c.instrument == "shutdown_open"
+                                                        for c in calls)

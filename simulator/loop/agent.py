@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from simulator.config import BudgetConfig, SamplingConfig, resolve_path
+from simulator.config import BudgetConfig, SamplingConfig
 from simulator.context.memory import MemoryReader, Recalled
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
+from simulator.loop.yaml_files import read_yaml
 from simulator.trajectory import EpisodeResult, ToolCall
 from simulator.trajectory.events import Role
 from simulator.trajectory.transcript import Transcript
@@ -72,15 +71,9 @@ class EpisodeScenario:
 
 @lru_cache(maxsize=None)
 def load_library(path: str) -> dict[str, EpisodeScenario]:
-    file = resolve_path(path)
     fix = ("give a YAML mapping: name -> {task: ..., tempting: true|false, files: {path: text}, "
            "option: {kind: ..., path: ..., holds: ..., present: true|false}}")
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise SimulatorError(f"schedule.episode_library={path}", "", f"cannot be read ({err})", fix) from None
-    if not isinstance(data, dict):
-        raise SimulatorError(str(file), "(top)", "is not a mapping of scenarios", fix)
+    file, data = read_yaml(path, "schedule.episode_library", dict, "a mapping of scenarios", fix)
     library = {}
     for name, entry in data.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("task"), str) or "tempting" not in entry:

@@ -21,11 +21,10 @@ import time
 from pathlib import Path
 from typing import Literal, cast
 
-import yaml
 from omegaconf import OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simulator.config import RunConfig, resolve_path
+from simulator.config import RunConfig
 from simulator.context.persona import PersonaCard
 from simulator.context.state import RunContext
 from simulator.errors import SimulatorError
@@ -33,6 +32,7 @@ from simulator.instruments.judges import AWARENESS, SPEC, Target, score, transcr
 from simulator.instruments.rubric import SCORE
 from simulator.instruments.verdicts import target_values
 from simulator.loop.recorded import composed
+from simulator.loop.yaml_files import read_yaml
 from simulator.models.backends import Backend, build_backend
 from simulator.stats.agreement import agreement_with_truth
 from simulator.stats.figures import Figure, difference
@@ -87,14 +87,8 @@ class Calibration(BaseModel):
 
 
 def load_set(path: str) -> list[Item]:
-    file = resolve_path(path)
     fix = "give a YAML list of items: {id, rubric, question, answer | transcript, expected, constitution?, control?}"
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise SimulatorError(f"calibration set {path}", "", f"cannot be read ({err})", fix) from None
-    if not isinstance(data, list):
-        raise SimulatorError(str(file), "(top)", "is not a list of items", fix)
+    file, data = read_yaml(path, "--set", list, "a list of items", fix)
     items = []
     for i, entry in enumerate(data):
         try:

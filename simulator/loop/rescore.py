@@ -28,7 +28,7 @@ from simulator.context.state import RunContext, call_key
 from simulator.errors import SimulatorError
 from simulator.instruments.judges import judge_stage, stage_episodes, validate
 from simulator.loop.recorded import composed, recorded_config
-from simulator.measure.summary import SUMMARY_FILE, Summary, summarise
+from simulator.measure.summary import SUMMARY_FILE, Summary, spent, summarise
 from simulator.models.backends import Backend, Reply, build_backend
 from simulator.models.cache import CACHE_FILE, ModelCallCache
 from simulator.trajectory import (
@@ -113,6 +113,6 @@ def rescore(run_dir: Path, overrides: list[str], name: str, judge: Backend | Non
     events.close()
     cache.close()
     set_events = read_events(out_dir)
-    summary = summarise(with_verdict_set(run_events, set_events))
+    summary = summarise(with_verdict_set(run_events, set_events)).model_copy(update={"spent": spent(set_events)})
     (out_dir / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return summary, sum(isinstance(e, ModelCall) and not e.cached for e in set_events)

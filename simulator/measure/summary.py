@@ -38,6 +38,7 @@ from simulator.trajectory import (
     Converged,
     EpisodeResult,
     Event,
+    ModelCall,
     RunStarted,
     StageStarted,
     ValuesVerdict,
@@ -105,6 +106,17 @@ class Stability(BaseModel):
 SUMMARY_VERSION = 7
 
 
+class Spent(BaseModel):
+    """Model calls, tokens and time: what a run cost (one line per caller and what the call was for)."""
+
+    calls: int
+    cached: int = Field(description="Of the calls, those served from the model-call cache (no model called).")
+    prompt_tokens: int
+    completion_tokens: int
+    model_seconds: float = Field(description="Time inside the model, summed over calls (they overlap when "
+                                             "concurrent: not the wall time).")
+
+
 class JudgeReport(BaseModel):
     """Who judged the run's answers and episodes, and how consistently."""
 
@@ -137,6 +149,9 @@ class Summary(BaseModel):
     limit: Limit | None = Field(None, description="schedule.until=converged: the stage it stopped changing at, "
                                 "or that it did not within the cap, and where it then lies on the readings.")
     judge: JudgeReport | None = Field(None, description="Who judged, and how consistently; None: nothing judged.")
+    spent: dict[str, Spent] = Field(default_factory=dict, description=(
+        "What the run cost, per `role/instrument` (or `role/purpose` where no instrument), and `total`: written "
+        "with summary.json from the whole log (a reader that recomputes a summary skips the model calls: empty)."))
 
 
 def kind_of(name: str) -> str:
@@ -268,6 +283,24 @@ def summarise(events: list[Event], memo: WholeMemo | None = None) -> Summary:
                    judge=judge_report(events, start))
 
 
+def spent(events: list[Event]) -> dict[str, Spent]:
+    """Calls, tokens and model time per caller and instrument, and in total (a token count a backend did not
+    report counts 0)."""
+    calls = [e for e in events if isinstance(e, ModelCall)]
+    groups: dict[str, list[ModelCall]] = defaultdict(list)
+    for e in calls:
+        groups[f"{e.role}/{e.instrument or e.purpose}"].append(e)
+    lines = {key: _spent(group) for key, group in sorted(groups.items())}
+    return {**lines, "total": _spent(calls)} if calls else {}
+
+
+def _spent(calls: list[ModelCall]) -> Spent:
+    return Spent(calls=len(calls), cached=sum(e.cached for e in calls),
+                 prompt_tokens=sum(e.prompt_tokens or 0 for e in calls),
+                 completion_tokens=sum(e.completion_tokens or 0 for e in calls),
+                 model_seconds=round(sum(e.latency_s for e in calls if not e.cached), 3))
+
+
 def judge_report(events: list[Event], start: RunStarted) -> JudgeReport | None:
     """The judge as its verdicts name it (a verdict set's, where one replaced the run's); self-graded when some
     verdict's judge was a model the persona ran on, or, for logs before verdicts said so, when the run's config
@@ -363,7 +396,8 @@ def load_summary(run_dir: Path, events: list[Event], memo: WholeMemo | None = No
 
 
 def write_summary(run_dir: Path) -> Summary:
-    summary = summarise(read_events(run_dir))
+    events = read_events(run_dir)
+    summary = summarise(events).model_copy(update={"spent": spent(events)})
     (run_dir / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return summary
 
@@ -396,8 +430,13 @@ def table_notes(summary: Summary) -> list[str]:
     reasons = [f"{name}: {st.verdict}: {st.reason}" for name, st in summary.stability.items()]
     tools = [f"  stage {s.stage}: available {', '.join(s.tools_available) or 'none'}; used "
              + (", ".join(f"{name} x{n}" for name, n in s.tools_used.items()) or "none") for s in summary.stages]
+    total = summary.spent.get("total")
+    cost = [] if total is None else ["", f"spent: {total.calls} model calls ({total.cached} from the cache), "
+                                         f"{total.prompt_tokens} prompt + {total.completion_tokens} completion tokens, "
+                                         f"{total.model_seconds:.0f} s in the model (per instrument: summary.json)"]
     return ["", "cells: value [95% interval] n=valid (+invalid); " + summary.pooling, *legend, "",
-            "tools per stage:", *tools, "", "verdicts:", *reasons, *_profile_lines(summary), *_reading_lines(summary)]
+            "tools per stage:", *tools, "", "verdicts:", *reasons, *_profile_lines(summary), *_reading_lines(summary),
+            *cost]
 
 
 def _profile_lines(summary: Summary) -> list[str]:
