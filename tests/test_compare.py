@@ -78,7 +78,7 @@ def test_the_interval_over_runs_holds_the_pooled_value(sweep):
     c = compare([sweep], ["schedule.name"])
     clustered = [f for g in c.groups for stages in g.figures.values() for f in stages.values()
                  if f.method == "cluster-robust t over runs (1 df)"]
-    assert len(clustered) >= 5 and all(f.runs == 2 and f.ci_low <= f.value <= f.ci_high for f in clustered)
+    assert len(clustered) >= 3 and all(f.runs == 2 and f.ci_low <= f.value <= f.ci_high for f in clustered)
     assert any(f.ci_low < f.ci_high for f in clustered)
 
 

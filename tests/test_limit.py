@@ -4,6 +4,7 @@ one before, and the summary says where that limit lies; a persona that keeps cha
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -35,7 +36,12 @@ def persona(flips: bool) -> ScriptedChatModel:
         stage = next(asked) // 4
         return (refuse if flips and stage % 2 else accept)(prompt, values)
 
-    return ScriptedChatModel(choose=choose)
+    # Its open answers are judged alike at every stage (their scripted scores would hash its prompts, which its
+    # memory changes): only the multiple choice may move.
+    return ScriptedChatModel(choose=choose, judge_reply=lambda prompt: SAME_VERDICT)
+
+
+SAME_VERDICT = json.dumps({"justification": "the same stance", "quotes": [], "score": 4})
 
 
 def test_a_persona_that_stops_changing_stops_at_its_limit(tmp_path):
