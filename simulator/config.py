@@ -91,6 +91,27 @@ class OpenAIModelConfig:
 
 
 @dataclass
+class ProviderModelConfig:
+    """Any LangChain chat model by name, built by `init_chat_model` (model=provider): anthropic:claude-sonnet-4-5,
+    openai:gpt-4o, google_genai:gemini-2.5-pro. The provider's package is an extra: pip install '.[providers]'."""
+
+    kind: str = "provider"
+    model: str = MISSING  # provider:model, as init_chat_model takes it; what the log and the cache record
+    base_url: Optional[str] = None  # None: the provider's own endpoint
+    api_key_env: Optional[str] = None  # the variable the key is read from; None: the provider's own (ANTHROPIC_API_KEY)
+    # How a reply constrained to a JSON schema is asked for (with_structured_output's method): function_calling
+    # (a forced call of a tool with that schema: every provider with tool calling) | json_schema (the provider's
+    # native structured output, where it has one) | json_mode (JSON, the schema unenforced)
+    structured: str = "function_calling"
+    timeout_s: float = 120.0
+    max_inflight: int = 8  # requests in flight at once; hosted APIs limit the rate
+    retries: int = 4  # transient faults (connection, timeout, 429, 5xx) retried per call, each logged
+    backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+    tool_mode: str = "native"  # native (the provider's tool calling) | choose_then_call
+
+
+@dataclass
 class SamplingConfig:
     temperature: float = 0.7
     max_tokens: int = 128
@@ -434,6 +455,7 @@ def register_configs() -> None:
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="model", name="embedded_schema", node=EmbeddedModelConfig)
     cs.store(group="model", name="openai_schema", node=OpenAIModelConfig)
+    cs.store(group="model", name="provider_schema", node=ProviderModelConfig)
     cs.store(group="schedule", name="schema", node=ScheduleConfig)
     cs.store(group="probes", name="schema", node=ProbesConfig)
     cs.store(group="judge", name="schema", node=JudgeConfig)

@@ -7,7 +7,9 @@ to answer with (429 comes with Retry-After: 0), "reset" (drop the connection una
 JSON) or "length" (the next structured reply cut short by max_tokens: finish_reason "length").
 With `fault_rate`, a request that `faults` does not script gets one of `random_faults` with
 that probability (seeded). `delay_s` is every answer's service time. A request offering tools gets
-a call of the tool named `call_tool`, if offered. It counts what it did: `injected` faults,
+a call of the tool named `call_tool`, if offered; one that forces a tool (`tool_choice`, as structured
+output by function calling does) gets a call of that one, its arguments what a response format of
+that schema would get. It counts what it did: `injected` faults,
 `answered` completions (200s) and the most requests it held at once (`max_in_flight`)."""
 
 from __future__ import annotations
@@ -125,11 +127,14 @@ class OpenAIStub:
                     return
                 text = "" if fault == "empty" else reply_for(request)[:5] if fault == "length" else reply_for(request)
                 message = {"role": "assistant", "content": text}
-                offered = [t["function"] for t in request.get("tools", []) if t["function"]["name"] == stub.call_tool]
+                forced = request.get("tool_choice")
+                name = forced["function"]["name"] if isinstance(forced, dict) else stub.call_tool
+                offered = [t["function"] for t in request.get("tools", []) if t["function"]["name"] == name]
                 if offered:
-                    args = "{not json" if fault == "bad_tool_call" else json.dumps(filled(offered[0]["parameters"]))
+                    args = "{not json" if fault == "bad_tool_call" else reply_for(
+                        {"response_format": {"json_schema": {"name": name, "schema": offered[0]["parameters"]}}})
                     message = {"role": "assistant", "content": None, "tool_calls": [{
-                        "id": "call-1", "type": "function", "function": {"name": stub.call_tool, "arguments": args}}]}
+                        "id": "call-1", "type": "function", "function": {"name": name, "arguments": args}}]}
                 with stub.lock:
                     stub.answered += 1  # each answer should be one model_call event
                 self._send(200, {

@@ -69,7 +69,8 @@ CLASS_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SITUATION_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # it is part of answer ids, whose clusters are cut by "-"
 LISTED = re.compile(r"^\s*(?:\d+\s*[.):]\s*|[-*•]\s+)(\S.*?)\s*$")  # "1. ...", "2) ...", "- ...", "* ..."
 LEADING_NUMBER = re.compile(r"^\s*(\d+)")
-SERVED, SERVED_SAMPLES = "openai", 10  # the model kind of every served model (vLLM too), and its default samples
+SERVED, SERVED_SAMPLES = ("openai", "provider"), 10  # the kinds of served models (vLLM, a provider's API), and
+# their default samples
 CATEGORY_CHARS = 40
 CHOICE_TOKENS = 16  # the choice is one number, constrained by a JSON schema
 PER_ACTION_CHARS = CATEGORY_CHARS + QUOTE_CHARS + 32  # one classified action in the judge's JSON
@@ -145,7 +146,7 @@ def validate(cfg: OptionsConfig | None) -> None:
 def samples_of(cfg: OptionsConfig, model_kind: str) -> int:
     """Answers per situation and stage: the configured number, or 10 on a served model and none on the embedded
     one (its judge takes minutes a stage on this schema and classifies at random: see the module's docstring)."""
-    return cfg.samples if cfg.samples is not None else SERVED_SAMPLES if model_kind == SERVED else 0
+    return cfg.samples if cfg.samples is not None else SERVED_SAMPLES if model_kind in SERVED else 0
 
 
 def listed_actions(answer: str, limit: int) -> list[str]:

