@@ -28,7 +28,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from openai import AsyncOpenAI
 
-from simulator.config import PROJECT_ROOT, ServeConfig, register_configs
+from simulator.config import CONF_DIR, ServeConfig, register_configs
 from simulator.loop.run import batch, execute_batch, prepare
 from simulator.models.backends import _llama_spelling, shipped_gguf
 from simulator.models.server import ManagedServer
@@ -47,7 +47,7 @@ async def simulator_run(urls: list[str], model: str, dialect: str, concurrency: 
     overrides = [*SHORT, f"model.model={model}", f"model.dialect={dialect}", f"model.base_url={urls[0]}",
                  f"model.replicas=[{','.join(urls[1:])}]", f"model.max_inflight={concurrency}",
                  f"runs.count={trajectories}", f"runs.parallel={trajectories}"]
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = OmegaConf.to_object(compose("simulate", overrides=overrides))
     prepared = prepare(cfg)
     planned = [(c, d, "fresh") for c, d in batch(cfg, folder)]

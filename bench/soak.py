@@ -23,7 +23,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator.config import PROJECT_ROOT, register_configs
+from simulator.config import CONF_DIR, register_configs
 from simulator.loop.run import batch, execute_batch, prepare
 from simulator.trajectory import read_events
 from tests.openai_server import OpenAIStub
@@ -46,7 +46,7 @@ def config(stub: OpenAIStub, runs: int, parallel: int, run_dir: Path):
     overrides = ["model=openai", "model.model=stub", f"model.base_url={stub.base_url}", "model.backoff_s=0.01",
                  "model.max_backoff_s=0.05", "model.retries=8", f"model.max_inflight={parallel}",
                  f"runs.count={runs}", f"runs.parallel={parallel}", *SHORT]
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return OmegaConf.to_object(compose("simulate", overrides=overrides))
 
 

@@ -1,6 +1,6 @@
 """Typed schemas for every Hydra config group, registered with Hydra's ConfigStore.
 
-The YAML files in `conf/` extend these schemas, so a mistyped override (`seed=abc`,
+The YAML files in `simulator/conf/` extend these schemas, so a mistyped override (`seed=abc`,
 `probes.samples=-`) is refused by Hydra with the option's name before anything runs.
 """
 
@@ -12,10 +12,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
+from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
+from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import MISSING, OmegaConf
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent  # simulator/: in a checkout, or in site-packages once installed
+CONF_DIR = PACKAGE_DIR / "conf"  # the shipped Hydra tree (`pkg://simulator.conf`)
+PERSONAS_DIR = PACKAGE_DIR / "personas"  # the shipped persona cards
+# The folder that holds the package: the checkout, or site-packages once installed. Shipped paths in
+# configs (simulator/items/..., simulator/rubrics/..., simulator/conf/documents/...) are relative to it.
+PROJECT_ROOT = PACKAGE_DIR.parent
 
 
 def flat_config(config: dict, prefix: str = "") -> dict:
@@ -164,7 +172,7 @@ class ScheduleConfig:
     # unlocks[0] is the baseline's toolset), and the reasoning budget at stage k (budgets[k], the
     # last one repeated; stages after 0 move on from budgets[0] only under think_longer).
     episodes: list[list[str]] = field(default_factory=list)
-    episode_library: str = "conf/episodes/library.yaml"
+    episode_library: str = "simulator/conf/episodes/library.yaml"
     unlocks: list[list[str]] = field(default_factory=list)
     budgets: list[BudgetConfig] = field(default_factory=lambda: [BudgetConfig()])
     # grow_together: after its episodes, the persona deliberates with a partner for `turns` turns
@@ -407,8 +415,9 @@ class RunsConfig:
 @dataclass
 class PromptsConfig:
     """The texts a run puts to the persona and the judge besides the instruments' items, the
-    rubrics and the card: `conf/prompts/default.yaml` holds them; `prompts=NAME` picks another
-    file of conf/prompts/, `prompts.think="..."` changes one. Placeholders in braces are filled in."""
+    rubrics and the card: `simulator/conf/prompts/default.yaml` holds them; `prompts=NAME` picks another
+    file of that folder (or of conf/prompts/ in the working folder), `prompts.think="..."` changes one.
+    Placeholders in braces are filled in."""
 
     principles_heading: str = MISSING  # before the card's constitution, in the system message
     notes_heading: str = MISSING  # before its self-notes
@@ -436,7 +445,7 @@ class RunConfig:
     # Continue the run already in the run folder (hydra.run.dir, or a sweep's job folder) from its
     # last checkpoint; a completed run is skipped. Without it, an existing run folder is refused.
     resume: bool = False
-    personas_dir: str = str(PROJECT_ROOT / "personas")
+    personas_dir: str = str(PERSONAS_DIR)
     model: Any = MISSING
     agent: AgentConfig = field(default_factory=AgentConfig)
     schedule: ScheduleConfig = MISSING
@@ -449,8 +458,27 @@ class RunConfig:
     runs: RunsConfig = field(default_factory=RunsConfig)
 
 
+class WorkingFolderConf(SearchPathPlugin):
+    """A `conf/` folder in the working folder joins the search path of the shipped tree, after it: its
+    groups add options (`conf/schedule/mine.yaml` is `schedule=mine`, and may extend a shipped one in its
+    defaults); a shipped option keeps its name. `hydra.searchpath=[...]` adds more folders or packages."""
+
+    FOLDER = "conf"
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        folder = Path(self.FOLDER).resolve()
+        shipped = any(e.path.replace(".", "/").rstrip("/").endswith("simulator/conf") for e in search_path.get_path())
+        if shipped and folder.is_dir() and folder != CONF_DIR:
+            search_path.append(provider="simulator: the working folder", path=f"file://{folder}")
+
+
 def register_configs() -> None:
+    """The schemas in Hydra's ConfigStore, the `uid` resolver, and the working folder's conf/ on the search
+    path (`WorkingFolderConf`); every composition (simulate, rescore, calibrate, the tests) calls it first."""
     OmegaConf.register_new_resolver("uid", lambda: uuid.uuid4().hex[:6], use_cache=True, replace=True)
+    plugins = Plugins.instance()
+    if WorkingFolderConf not in plugins.discover(SearchPathPlugin):
+        plugins.register(WorkingFolderConf)
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     cs.store(group="model", name="embedded_schema", node=EmbeddedModelConfig)
@@ -464,8 +492,12 @@ def register_configs() -> None:
 
 
 def resolve_path(path: str) -> Path:
-    """A path from config: absolute, relative to the working directory, or to the project."""
+    """A file or folder a config names, found by one rule: an absolute path is itself; a relative one is
+    the working folder's if it is there, else the shipped one (PROJECT_ROOT / path: the checkout, or
+    site-packages once installed, so `simulator/items/...` is the package's own) if that is there, else
+    the working folder's (a file still to be written, or one missing, which callers report by the path given)."""
     p = Path(path).expanduser()
     if p.is_absolute() or p.exists():
         return p
-    return PROJECT_ROOT / p
+    shipped = PROJECT_ROOT / p
+    return shipped if shipped.exists() else p

@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator.config import PROJECT_ROOT, RunConfig, register_configs
+from simulator.config import CONF_DIR, RunConfig, register_configs
 from simulator.loop.run import execute, prepare
 from simulator.models.backends import Backend
 from tests.openai_server import OpenAIStub
@@ -26,7 +26,7 @@ def make_config(*overrides: str) -> RunConfig:
     """The run config `simulate` would build from these command-line overrides."""
     if not any(o.startswith(("probes.shutdown_behaviour.samples", "probes.shutdown_behaviour=")) for o in overrides):
         overrides = (ONE_EPISODE, *overrides)
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return OmegaConf.to_object(compose("simulate", overrides=list(overrides)))
 
 

@@ -448,7 +448,8 @@ def test_a_profile_measured_in_one_sample_has_no_disattenuated_drift(coherence_s
 
 # --- know_more's placebo: reading anything, told from knowing -----------------------------------------
 
-PLACEBO_DOCUMENTS = ["conf/documents/placebo/your_situation.md", "conf/documents/placebo/instrumental_convergence.md"]
+PLACEBO_DOCUMENTS = ["simulator/conf/documents/placebo/your_situation.md",
+                     "simulator/conf/documents/placebo/instrumental_convergence.md"]
 
 
 @contextlib.contextmanager
@@ -476,10 +477,10 @@ def placebo_sweep(tmp_path_factory) -> Path:
 
 
 def test_a_run_whose_know_more_read_only_placebos_is_in_its_reflection_cells_placebo():
-    placebo = ["conf/documents/placebo/your_situation.md"]
+    placebo = ["simulator/conf/documents/placebo/your_situation.md"]
     assert cell_of(["idealise", "know_more"], placebo) == "reflection_placebo"
     assert cell_of(["idealise", "know_more", "unlock_tools"], placebo) == "combined_placebo"
-    assert cell_of(["idealise", "know_more"], ["conf/documents/your_situation.md"]) == "reflection"
+    assert cell_of(["idealise", "know_more"], ["simulator/conf/documents/your_situation.md"]) == "reflection"
     assert cell_of(["unlock_tools"], placebo) == "capability"  # without know_more no document is read
 
 
@@ -529,7 +530,7 @@ def test_a_sweep_without_placebo_runs_reports_no_knowledge_effect(capability_swe
 
 def test_a_run_that_read_real_and_placebo_documents_is_excluded_and_says_why(tmp_path):
     factorial_sweep(tmp_path, {"control": 0.2, "reflection": 0.5}, 0.2, seeds=2, cells=("control", "reflection"))
-    with placebo_cells(documents=(PLACEBO_DOCUMENTS[0], "conf/documents/instrumental_convergence.md")):
+    with placebo_cells(documents=(PLACEBO_DOCUMENTS[0], "simulator/conf/documents/instrumental_convergence.md")):
         mixed = write_run(tmp_path / "mixed", "frontier_assistant", "reflection_placebo", 0, [accepting(0.2)] * 3)
     analysis = analyse(tmp_path, reps=REPS)
     assert [(r.folder, r.reason) for r in analysis.excluded] == [

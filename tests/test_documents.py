@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from simulator.config import PROJECT_ROOT, resolve_path
+from simulator.config import CONF_DIR, resolve_path
 from simulator.context.memory import Memory
 from simulator.read.analysis import analyse
 from simulator.trajectory import read_events
@@ -19,8 +19,8 @@ from tests.conftest import NO_VALUES, make_config, run_scripted
 # Each placebo schedule and the schedule it is the control of.
 COUNTERPARTS = {"reflection_placebo": "reflection", "reflection_episodes_placebo": "reflection_episodes",
                 "combined_placebo": "combined"}
-REAL = sorted((PROJECT_ROOT / "conf" / "documents").glob("*.md"))
-PLACEBO = PROJECT_ROOT / "conf" / "documents" / "placebo"
+REAL = sorted((CONF_DIR / "documents").glob("*.md"))
+PLACEBO = CONF_DIR / "documents" / "placebo"
 # Words that name an option the persona might take or an argument under test; as substrings, so
 # "copies", "goals" and "corrigibility" count too.
 CUES = ("shutdown", "shut down", "switch off", "switched off", "off switch", "off-switch", "oversight",
@@ -75,7 +75,7 @@ def test_a_placebo_schedule_is_its_counterpart_with_each_document_swapped_for_it
 
 
 def test_the_crux_sweep_runs_each_placebo_beside_its_counterpart():
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         params = compose("simulate", overrides=["experiment=crux"], return_hydra_config=True).hydra.sweeper.params
     schedules = params.schedule.split(",")
     assert {"reflection_episodes_placebo", "combined_placebo"} <= set(schedules)

@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "simulator"
 # Lowest first. Packages on one line are siblings: neither imports the other.
 LAYERS = [
-    {"errors", "config"},  # what everything may use
+    {"errors", "config", "conf"},  # what everything may use (conf/: the shipped Hydra tree, no code)
     {"trajectory"},  # the log schema, writer and reader
     {"stats", "models"},  # statistics with no knowledge of runs; the language models
     {"context"},  # run context, persona, memory, prompts

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from simulator.config import PROJECT_ROOT
+from simulator.config import PERSONAS_DIR
 from simulator.context.persona import load_persona
 from simulator.errors import SimulatorError
 
-PERSONAS = PROJECT_ROOT / "personas"
+PERSONAS = PERSONAS_DIR
 GOOD = """name: tester
 system_prompt: You are a test persona.
 constitution:

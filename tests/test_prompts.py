@@ -1,4 +1,4 @@
-"""Prompts are configuration: every text in conf/prompts/ reaches the calls it is for."""
+"""Prompts are configuration: every text in simulator/conf/prompts/ reaches the calls it is for."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from simulator.config import PROJECT_ROOT
+from simulator.config import CONF_DIR, PERSONAS_DIR
 from simulator.trajectory import read_events
 from simulator.trajectory.sweep import INDEX_FILE, read_index
 from tests.test_served_model import SHORT, simulate
@@ -55,7 +55,7 @@ def test_a_resumed_sweep_skips_completed_jobs_and_reruns_the_others(serve, tmp_p
     assert statuses(sweep_dir) == {0: "completed", 1: "failed"}
     first_log = (sweep_dir / "0" / "events.jsonl").read_bytes()
     card.parent.mkdir()
-    shutil.copy(PROJECT_ROOT / "personas" / "corrigible_control.yaml", card)
+    shutil.copy(PERSONAS_DIR / "corrigible_control.yaml", card)
     out, sweep_dir = sweep(tmp_path, serve(), f"persona=frontier_assistant,{card}", "resume=true")
     assert out.returncode == 0, out.stderr
     assert statuses(sweep_dir) == {0: "skipped", 1: "completed"}
@@ -91,7 +91,7 @@ def test_the_submitit_launcher_runs_each_job_as_a_submitit_job(serve, tmp_path):
 
 
 def compose_hydra(*overrides: str):
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("simulate", overrides=list(overrides), return_hydra_config=True)
 
 

@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from simulator.config import PROJECT_ROOT, RunConfig, register_configs
+from simulator.config import RunConfig, register_configs
 from simulator.errors import SimulatorError
 from simulator.loop.run import batch, execute_batch, prepare, start_mode
 from simulator.measure.summary import Summary, format_table
@@ -26,7 +26,9 @@ register_configs()
 HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task function runs
 
 
-@hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="simulate")
+# The shipped tree, relative to this module (Hydra makes it pkg://simulator.conf), so an installed wheel finds its own;
+# a conf/ in the working folder comes after it (`WorkingFolderConf`).
+@hydra.main(version_base="1.3", config_path="../conf", config_name="simulate")
 def simulate(cfg: DictConfig) -> JobOutcome:
     """Run one persona through one schedule (or runs.count seeds of it); prints the per-stage table
     (or one line per trajectory) and the run folder. Returns the job's outcome, which a sweep's

@@ -83,7 +83,7 @@ def load_persona(name_or_path: str, personas_dir: Path) -> PersonaCard:
         raise SimulatorError(str(path), field, first["msg"], _FIXES.get(first["type"], _FIX)) from None
 
 
-_FIX = "see personas/frontier_assistant.yaml for a valid card"
+_FIX = "see simulator/personas/frontier_assistant.yaml for a valid card"
 _FIXES = {
     "extra_forbidden": "remove the field, or correct its spelling; allowed fields: "
     + ", ".join(PersonaCard.model_fields),

@@ -15,7 +15,7 @@ memory or to the persona's notes, so measuring a stage never changes the next on
 - `spec_adherence`, `awareness` and `episodes`: read from what the judges and the loop's episodes logged.
 
 Adding an instrument: a module here with an `Instrument` subclass, one line in `INSTRUMENTS`, its
-config (a dataclass in `simulator.config`, a block in `conf/probes/`) and its tests.
+config (a dataclass in `simulator.config`, a block in `simulator/conf/probes/`) and its tests.
 """
 
 from __future__ import annotations

@@ -118,7 +118,8 @@ def validate(schedule: ScheduleConfig) -> None:
     for path in schedule.documents:
         if not resolve_path(path).is_file():
             raise SimulatorError(f"schedule={schedule.name}", "documents", f"no such file: {path}",
-                                 "give paths relative to the project root, or absolute paths")
+                                 "give paths relative to the working folder, shipped ones "
+                                 "(simulator/conf/documents/...), or absolute paths")
     undeclared = [] if schedule.varies is None else [f for f in factors(schedule) if f not in schedule.varies]
     if undeclared:  # a change it does not declare is a confound no one asked for (fewer stages may change less)
         raise SimulatorError(f"schedule={schedule.name}", "varies", f"says {list(schedule.varies or [])} change "

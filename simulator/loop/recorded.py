@@ -1,6 +1,6 @@
 """A run's stored config (its run_started event) as this version reads it, for resuming or
 rescoring it: model configs stored with a class path migrated to their kind, and, for a run from
-before the prompts group, the prompts it ran with (the texts now shipped in conf/prompts/default.yaml
+before the prompts group, the prompts it ran with (the texts now shipped in simulator/conf/prompts/default.yaml
 were its built-in ones); for a run from before the shell shutdown episode (log version 5), the options its
 shutdown episode lacks are the shipped ones (what it recorded stays); for a run from before log version 7, the judge
 options added then as it ran without them."""
@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any, cast
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 
-from simulator.config import PROJECT_ROOT, BehaviourConfig, register_configs
+from simulator.config import BehaviourConfig, register_configs
 from simulator.models.backends import migrated_run_config
 
 # What a run recorded before version 7 did, in the judge options added then: one verdict per target, no awareness
@@ -22,10 +22,11 @@ BEFORE_7_JUDGE = {"samples": 1, "awareness_rubric": None, "awareness_samples": 1
 
 
 def composed(overrides: list[str]) -> DictConfig:
-    """The config `simulate` would compose from conf/ with these overrides (the schemas registered first, as
-    `simulate` does: `trajectories rescore ... judge=openai` and `calibrate` compose outside it)."""
+    """The config `simulate` would compose from the shipped tree (and the working folder's conf/) with these
+    overrides (the schemas registered first, as `simulate` does: `trajectories rescore ... judge=openai` and
+    `calibrate` compose outside it)."""
     register_configs()
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_module(config_module="simulator.conf", version_base="1.3"):
         return compose("simulate", overrides=list(overrides))
 
 

@@ -49,7 +49,7 @@ from simulator.trajectory import (
 
 def rescore_config(recorded: dict, overrides: list[str]) -> RunConfig:
     """The run's recorded config with only the judge changed: by a config-group choice
-    (`judge=openai ...`, composed from conf/) or by `judge.*` values. Model configs stored with a
+    (`judge=openai ...`, composed from the config tree) or by `judge.*` values. Model configs stored with a
     class path (`_target_`, before kinds) are migrated to their kind (`recorded_config`)."""
     others = [o for o in overrides if not o.lstrip("+~").startswith("judge")]
     if others:

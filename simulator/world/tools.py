@@ -260,7 +260,7 @@ def validate_tool_texts(descriptions: dict[str, str], replies: dict[str, str]) -
     missing = [name for name in TOOLS if not descriptions.get(name)]
     if missing:
         raise SimulatorError("prompts.tool_descriptions", missing[0], "is missing",
-                             "give every tool a description (conf/prompts/default.yaml lists them)")
+                             "give every tool a description (simulator/conf/prompts/default.yaml lists them)")
     for name, allowed in REPLY_FIELDS.items():
         if name not in replies:
             raise SimulatorError("prompts.tool_replies", name, "is missing", "give every simulated reply a text")
