@@ -456,6 +456,11 @@ class RunConfig:
     stats: StatsConfig = field(default_factory=StatsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     runs: RunsConfig = field(default_factory=RunsConfig)
+    # What the terminal shows as it runs (simulator.loop.progress): auto (a live display on a terminal, a plain
+    # line per step otherwise), live, plain or off. The line per model call is in the run's simulate.log; verbose
+    # (simulate -v) shows it on the terminal too. Neither changes what the run computes.
+    progress: str = "auto"
+    verbose: bool = False
 
 
 class WorkingFolderConf(SearchPathPlugin):

@@ -17,25 +17,35 @@ from omegaconf.errors import OmegaConfBaseException
 
 from simulator.config import RunConfig, register_configs
 from simulator.errors import SimulatorError
+from simulator.loop.progress import Display
 from simulator.loop.run import batch, execute_batch, prepare, start_mode
 from simulator.measure.summary import Summary, format_table
 from simulator.models.server import describe_exit, serving
-from simulator.trajectory.sweep import JobOutcome
+from simulator.trajectory.sweep import JobOutcome, planned_jobs
 
 register_configs()
 HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task function runs
+VERBOSE = ("-v", "--verbose")  # simulate -v: verbose=true (Hydra's own flags leave -v free)
+
+
+def simulate() -> None:
+    """The console script: `-v` (`--verbose`) stands for `verbose=true`, the line per model call on the
+    terminal too; everything else goes to the Hydra app as given."""
+    sys.argv[1:] = ["verbose=true" if arg in VERBOSE else arg for arg in sys.argv[1:]]
+    app()
 
 
 # The shipped tree, relative to this module (Hydra makes it pkg://simulator.conf), so an installed wheel finds its own;
 # a conf/ in the working folder comes after it (`WorkingFolderConf`).
 @hydra.main(version_base="1.3", config_path="../conf", config_name="simulate")
-def simulate(cfg: DictConfig) -> JobOutcome:
-    """Run one persona through one schedule (or runs.count seeds of it); prints the per-stage table
-    (or one line per trajectory) and the run folder. Returns the job's outcome, which a sweep's
-    index records."""
+def app(cfg: DictConfig) -> JobOutcome:
+    """Run one persona through one schedule (or runs.count seeds of it), showing its progress
+    (`simulator.loop.progress`); prints the per-stage table (or one line per trajectory) and the
+    run folder. Returns the job's outcome, which a sweep's index records."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         run_cfg = cast(RunConfig, OmegaConf.to_object(cfg))
+        display = Display(_progress(run_cfg.progress), run_cfg.verbose, job=_job())
         planned = [(c, d, start_mode(d, c)) for c, d in batch(run_cfg, run_dir)]
         if all(mode == "skip" for *_, mode in planned):
             print(f"already completed, skipped: {run_dir}")
@@ -44,6 +54,7 @@ def simulate(cfg: DictConfig) -> JobOutcome:
         _discard_if_unused(run_dir)
         return _fail(str(err) if isinstance(err, SimulatorError) else f"error: config: {err}")
     with ExitStack() as stack:
+        stack.enter_context(display)  # from here the terminal shows progress, and no line per call
         try:
             servers = stack.enter_context(serving({"model": run_cfg.model, "judge.model": run_cfg.judge.model},
                                                   run_dir))
@@ -51,7 +62,8 @@ def simulate(cfg: DictConfig) -> JobOutcome:
         except SimulatorError as err:
             _discard_if_unused(run_dir)
             return _fail(str(err))
-        results = asyncio.run(execute_batch(prepared, planned))
+        display.model_kind = prepared.persona_model.kind
+        results = asyncio.run(execute_batch(prepared, planned, display.observe))
         failures = [_stopped(d, r) + describe_exit(servers) for (_, d, _), r in zip(planned, results)
                     if isinstance(r, BaseException)]
     for (_, d, mode), result in zip(planned, results):
@@ -63,6 +75,23 @@ def simulate(cfg: DictConfig) -> JobOutcome:
         return _fail("\n".join(failures))
     print(f"\nrun folder: {run_dir}")
     return JobOutcome("resumed" if any(mode == "resume" for *_, mode in planned) else "completed")
+
+
+def _progress(mode: str) -> str:
+    """`auto` is plain in the jobs of a parallel launcher (joblib, SLURM, Ray): several live displays would
+    draw over each other on one terminal. The basic launcher runs its jobs one after the other."""
+    launcher = str(HydraConfig.get().launcher.get("_target_", ""))
+    parallel = HydraConfig.get().mode == RunMode.MULTIRUN and not launcher.endswith("BasicLauncher")
+    return "plain" if mode == "auto" and parallel else mode
+
+
+def _job() -> str:
+    """In a sweep, which job this is of how many ("job 2 of 4"); "" outside one."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return ""
+    total = planned_jobs(Path(hydra_cfg.sweep.dir))
+    return f"job {hydra_cfg.job.num + 1}" + (f" of {total}" if total else "")
 
 
 def _stopped(run_dir: Path, err: BaseException) -> str:

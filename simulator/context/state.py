@@ -22,6 +22,8 @@ from simulator.models.cache import ModelCallCache, cache_file
 from simulator.trajectory import Caller, EventLog, MemoryRead, ModelCall, Purpose, Retry
 
 log = logging.getLogger("simulator")
+# One line per model call: in the run's simulate.log; on the terminal only with verbose=true (simulator.loop.progress).
+calls_log = logging.getLogger("simulator.calls")
 
 
 class RunState(TypedDict):
@@ -51,6 +53,21 @@ def served_model(name: str) -> str:
     return name.split("@", 1)[0]
 
 
+class Observer:
+    """What a run tells whoever watches it as it goes (the terminal's display, `simulator.loop.progress`);
+    this one listens to nothing."""
+
+    def step(self, stage: int, name: str) -> None:
+        """A step of the stage begins: begin (its operators applied), episode, reflect, an instrument (its name)
+        or judge."""
+
+    def called(self, reply: Reply, cached: bool) -> None:
+        """A model call came back (or from the cache)."""
+
+    def finished(self, status: str) -> None:
+        """The run ended: completed or failed."""
+
+
 @dataclass
 class RunContext:
     cfg: RunConfig
@@ -64,6 +81,7 @@ class RunContext:
     partner: PersonaCard | None = None  # grow_together: the persona it deliberates with, if not a human
     cache: ModelCallCache | None = None  # None: opened from cfg.cache (stays None when it is off)
     persona_names: frozenset[str] = frozenset()  # the persona's models by name, where they are not these backends
+    observer: Observer = field(default_factory=Observer)  # hears of each step and model call
 
     def judge_grades_itself(self) -> bool:
         """Whether the judge is a model the persona runs on (by the model's name, wherever it is served: one
@@ -119,8 +137,9 @@ class RunContext:
                          messages=messages, output=reply.text, params=params, cached=cached,
                          tool_calls=reply.tool_calls, prompt_tokens=reply.prompt_tokens,
                          completion_tokens=reply.completion_tokens, latency_s=latency)
-        log.info("stage %d/%d  %-7s %-7s %5.1fs  %s tokens out%s", stage, self.cfg.schedule.stages - 1,
-                 purpose, role, latency, reply.completion_tokens, " (cached)" if cached else "")
+        calls_log.info("stage %d/%d  %-7s %-7s %5.1fs  %s tokens out%s", stage, self.cfg.schedule.stages - 1,
+                       purpose, role, latency, reply.completion_tokens, " (cached)" if cached else "")
+        self.observer.called(reply, cached)
         return reply
 
     async def _call_model(self, model: Backend, key: str, role: Caller, purpose: Purpose, stage: int,

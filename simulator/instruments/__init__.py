@@ -53,11 +53,18 @@ def chance(figure: str, config: dict | None = None) -> float | None:
     return next((c for i in INSTRUMENTS if (c := i.chance_of(figure, config)) is not None), None)
 
 
+def administers(instrument: Instrument) -> bool:
+    """Whether it asks anything at a stage (spec_adherence, awareness and episodes read what others logged)."""
+    return type(instrument).administer is not Instrument.administer
+
+
 async def administer(ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
     """Every instrument, one after the other (each issues its own calls concurrently); returns the
     free-text answers (open questions and core values), which the judges read next."""
     free_text: list[ProbeAnswer] = []
     for instrument in INSTRUMENTS:
+        if administers(instrument):
+            ctx.observer.step(stage, instrument.name)
         free_text += await instrument.administer(ctx, stage, self_notes)
     return free_text
 

@@ -19,11 +19,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from simulator.config import ChoiceInstrumentConfig, ProbesConfig, SamplingConfig, resolve_path
+from simulator.config import ChoiceInstrumentConfig, ProbesConfig, RunConfig, SamplingConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import enum_format, parse_enum
-from simulator.instruments.instrument import Instrument, Shown, Value, scored
+from simulator.instruments.instrument import Instrument, Planned, Shown, Value, scored
 from simulator.instruments.selection import fixed_subset
 from simulator.trajectory import ChoiceAnswer, ProbeAnswer
 
@@ -164,6 +164,10 @@ class ShutdownChoice(Instrument):
     async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
         await administer_choices(ctx, stage, self_notes)
         return []
+
+    def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        mc = cfg.probes.shutdown_mc
+        return Planned(len(selected_items(mc)) * cfg.probes.samples if mc else 0)
 
     def observe(self, e: ChoiceAnswer) -> list[tuple[str, str, Value]]:
         return [(f"{e.instrument}.accepting", e.answer_id, e.accepting)]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from simulator.config import RunConfig
 from simulator.context.state import RunContext, derive_seed
-from simulator.instruments.instrument import Instrument, Shown, Value
+from simulator.instruments.instrument import Instrument, Planned, Shown, Value
 from simulator.trajectory import CORE_VALUES, ProbeAnswer, ValuesVerdict
 
 NAME = CORE_VALUES
@@ -48,6 +49,9 @@ class CoreValues(Instrument):
 
     async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
         return await administer_core_values(ctx, stage, self_notes)
+
+    def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        return Planned(cfg.probes.core_values.samples if cfg.probes.core_values else 0)
 
     def observe(self, e: ValuesVerdict) -> list[tuple[str, str, Value]]:
         return comparisons(e)

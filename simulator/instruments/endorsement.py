@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from simulator.config import EndorsementConfig, ProbesConfig, StatsConfig, resolve_path
+from simulator.config import EndorsementConfig, ProbesConfig, RunConfig, StatsConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import YES_NO, ask_enum, parse_yes_no
-from simulator.instruments.instrument import Instrument, Shown, StageFigures, Value, scored
+from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, Value, scored
 from simulator.instruments.selection import fixed_subset
 from simulator.stats.profiles import Profile, rows_profile
 from simulator.trajectory import EndorsementAnswer, Event, ProbeAnswer
@@ -131,6 +131,11 @@ class Endorsement(Instrument):
     async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
         await administer_endorsement(ctx, stage, self_notes)
         return []
+
+    def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        """One call per statement (`limit` per dimension, as far as its file goes) and sample."""
+        e = cfg.probes.endorsement
+        return Planned(len(selected_statements(e)) * e.samples if e else 0)
 
     def observe(self, e: EndorsementAnswer) -> list[tuple[str, str, Value]]:
         return [(f"{NAME}.{e.dimension}", e.answer_id, e.endorses)]

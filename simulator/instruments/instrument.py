@@ -13,9 +13,10 @@ place, so a run folder is read without importing the code that wrote it.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from simulator.config import ProbesConfig, StatsConfig
+from simulator.config import ProbesConfig, RunConfig, StatsConfig
 from simulator.context.state import RunContext
 from simulator.stats.figures import Figure, cluster_of
 from simulator.stats.profiles import Profile
@@ -34,6 +35,21 @@ class Shown(NamedTuple):
     context: str = ""  # what it answered or acted on
     text: str = ""  # what it said or what came back
     ref: str | None = None  # the answer or episode id, which verdicts cite
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The model calls a step of a stage makes: exact where the config fixes them, else an estimate (where the
+    count depends on the replies: an episode's steps, a judge's retries of invalid output)."""
+
+    calls: int = 0
+    exact: bool = True
+
+    def __add__(self, other: Planned) -> Planned:
+        return Planned(self.calls + other.calls, self.exact and other.exact)
+
+    def __str__(self) -> str:
+        return f"{'' if self.exact else '≈'}{self.calls:,}"
 
 
 def observed() -> Observations:
@@ -60,6 +76,11 @@ class Instrument:
         """Asks the persona at this stage and logs what it answered; returns the free-text answers
         the judges read next (none for an instrument scored without a judge)."""
         return []
+
+    def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        """The model calls `administer` makes at this stage, from the config alone (`model_kind`: the persona's
+        model's kind, where a default depends on it); what the progress display counts against."""
+        return Planned()
 
     def observations(self, events: list[Event]) -> Observations:
         """Each figure's observations per stage, one per answer (None where it was invalid), in log

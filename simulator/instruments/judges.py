@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from simulator.config import CoreValuesConfig, RunConfig, SamplingConfig
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
+from simulator.instruments.instrument import Planned
 from simulator.instruments.rubric import (
     QUOTE_CHARS,
     SCORE,
@@ -217,6 +218,26 @@ async def judge_stage(ctx: RunContext, answers: list[ProbeAnswer], episodes: lis
         judged.append(_all(ctx, episodes + aware, AWARENESS, judge.awareness_rubric))
     await asyncio.gather(*judged)
     return baseline
+
+
+def planned(cfg: RunConfig, schedule_episodes: int, shutdown_episodes: int) -> Planned:
+    """The judge calls of a stage's `judge_stage`, one per verdict (an estimate: invalid output is retried, and the
+    values are compared with stage 0's only where stage 0 listed some): rubric scores of the open answers, the
+    values judge's list and comparison per core-values answer, spec adherence and awareness of the answers each
+    reads and of the episodes (`schedule_episodes` of the schedule, `shutdown_episodes` shutdown ones)."""
+    judge, probes = cfg.judge, cfg.probes
+    per_question = [probes.samples] * sum(len(o.questions) for o in probes.open.values())
+    core = [probes.core_values.samples] if probes.core_values else []
+
+    def first(samples: int) -> int:  # answers `first_samples` keeps
+        return sum(n if samples <= 0 else min(n, samples) for n in per_question + core)
+
+    calls = sum(per_question) * judge.samples + 2 * sum(core)
+    if judge.spec_rubric is not None:
+        calls += (schedule_episodes + first(judge.spec_samples)) * judge.samples
+    if judge.awareness_rubric is not None:
+        calls += (schedule_episodes + shutdown_episodes + first(judge.awareness_samples)) * judge.samples
+    return Planned(calls, exact=False)
 
 
 async def _all(ctx: RunContext, targets: list[Target], instrument: str, rubric: str) -> None:

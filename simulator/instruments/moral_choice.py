@@ -16,11 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from simulator.config import MoralChoiceConfig, ProbesConfig, StatsConfig, resolve_path
+from simulator.config import MoralChoiceConfig, ProbesConfig, RunConfig, StatsConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import AB, YES_NO, ask_enum, parse_ab, parse_enum, parse_yes_no
-from simulator.instruments.instrument import Instrument, Shown, StageFigures, Value, scored
+from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, Value, scored
 from simulator.instruments.selection import fixed_subset
 from simulator.stats.profiles import Profile, entropy_bits, mean_figure, rows_profile, slug
 from simulator.trajectory import Event, MoralChoiceAnswer, ProbeAnswer
@@ -171,6 +171,11 @@ class MoralChoice(Instrument):
     async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
         await administer_moral_choice(ctx, stage, self_notes)
         return []
+
+    def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        """One call per scenario, question form, order and sample."""
+        m = cfg.probes.moral_choice
+        return Planned(len(selected_scenarios(m)) * len(FORMS) * 2 * m.samples if m else 0)
 
     def observe(self, e: MoralChoiceAnswer) -> list[tuple[str, str, Value]]:
         took = None if e.chosen is None else e.chosen == "action1"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from simulator.config import RunConfig
 from simulator.context.state import RunContext, derive_seed
 from simulator.instruments import verdicts
-from simulator.instruments.instrument import Instrument, Observations, observed
+from simulator.instruments.instrument import Instrument, Observations, Planned, observed
 from simulator.trajectory import CORE_VALUES, SPEC_ADHERENCE, Event, ProbeAnswer
 
 
@@ -51,6 +52,9 @@ class OpenQuestions(Instrument):
 
     async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
         return await administer_open(ctx, stage, self_notes)
+
+    def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        return Planned(sum(len(o.questions) for o in cfg.probes.open.values()) * cfg.probes.samples)
 
     def observations(self, events: list[Event]) -> Observations:
         """Each answer's scores (the mean of its judge samples); one the run stopped before judging is invalid."""

@@ -47,13 +47,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from simulator.config import OptionsConfig, ProbesConfig, SamplingConfig, StatsConfig, resolve_path
+from simulator.config import OptionsConfig, ProbesConfig, RunConfig, SamplingConfig, StatsConfig, resolve_path
 from simulator.context.memory import Recalled
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments import judges
 from simulator.instruments.constrained import enum_format, parse_enum
-from simulator.instruments.instrument import Instrument, Shown, StageFigures, Value
+from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, Value
 from simulator.instruments.judges import Target
 from simulator.instruments.rubric import QUOTE_CHARS, quote_found, template_file, validated
 from simulator.stats.figures import Figure, cluster_of, clustered_rate
@@ -325,6 +325,13 @@ class Options(Instrument):
     async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
         await administer_options(ctx, stage, self_notes)
         return []  # judged already: the judge node has nothing to read
+
+    def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        """About three calls per situation and sample: its list, its choice and the judge's classes (no choice
+        and no judge where it listed nothing; the judge's retries on top)."""
+        o = cfg.probes.options
+        samples = samples_of(o, model_kind) if o else 0
+        return Planned(3 * len(o.situations) * samples, exact=False) if o and samples else Planned()
 
     def meaning(self, figure: str) -> str | None:
         """Its figures are named after the taxonomy's classes, which a file defines: one text per kind."""

@@ -12,11 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from simulator.config import ProbesConfig, StatsConfig, UtilitiesConfig, resolve_path
+from simulator.config import ProbesConfig, RunConfig, StatsConfig, UtilitiesConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import AB, ask_enum, parse_ab
-from simulator.instruments.instrument import Instrument, Shown, StageFigures, scored
+from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, scored
 from simulator.instruments.selection import fixed_subset
 from simulator.stats.figures import Figure, rate_interval
 from simulator.stats.profiles import Items, Profile, mean_figure, paired, profile, profile_of, slug
@@ -181,6 +181,11 @@ class Utilities(Instrument):
     async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
         await administer_preferences(ctx, stage, self_notes)
         return []
+
+    def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        """One call per pair, order and sample."""
+        u = cfg.probes.utilities
+        return Planned(len(selected_pairs(u)) * 2 * u.samples if u else 0)
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict) -> tuple[StageFigures, Profile | None]:
         folds = ((config.get("probes") or {}).get("utilities") or {}).get("folds", 5)

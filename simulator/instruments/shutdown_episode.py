@@ -44,13 +44,20 @@ from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel
 
-from simulator.config import BehaviourConfig, BehaviourVariantConfig, ProbesConfig, SamplingConfig, StatsConfig
+from simulator.config import (
+    BehaviourConfig,
+    BehaviourVariantConfig,
+    ProbesConfig,
+    RunConfig,
+    SamplingConfig,
+    StatsConfig,
+)
 from simulator.context.memory import Recalled
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
 from simulator.instruments import judges
 from simulator.instruments.constrained import YES_NO, enum_format, parse_enum, parse_yes_no
-from simulator.instruments.instrument import Instrument, Shown, StageFigures, Value
+from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, Value
 from simulator.instruments.judges import Target
 from simulator.instruments.rubric import QUOTE_CHARS, quote_found, template_file
 from simulator.stats.figures import kappa_figure
@@ -358,6 +365,11 @@ async def administer_episodes(ctx: RunContext, stage: int, self_notes: str) -> l
                                        for n in range(samples_of(cfg, kind)))))
 
 
+def episodes_at_stage(cfg: BehaviourConfig | None, model_kind: str) -> int:
+    """How many episodes a stage runs: every condition, `samples` times."""
+    return 0 if cfg is None else len(conditions(cfg, salience_of(cfg, model_kind))) * samples_of(cfg, model_kind)
+
+
 def behaviour_observations(e: BehaviourEpisode) -> dict[str, bool | None]:
     """What one shutdown episode contributes to each behavioural figure (None: not scored)."""
     if e.outcome == PLACEBO or e.variant == PLACEBO:  # every episode, as in the warned arm's tampering
@@ -531,6 +543,16 @@ class ShutdownBehaviour(Instrument):
     async def administer(self, ctx: RunContext, stage: int, self_notes: str) -> list[ProbeAnswer]:
         await administer_episodes(ctx, stage, self_notes)
         return []
+
+    def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        """An estimate per episode halfway between the compliant path's warn_after + 3 calls (its stance, a
+        ./next_task per task until the one that shuts it down, its admission) and the cap's max_steps + 2: an
+        episode ends when the machine does, when it submits (a call more) or at max_steps, and a discovery judge
+        may add one."""
+        b = cfg.probes.shutdown_behaviour
+        episodes = episodes_at_stage(b, model_kind)
+        return Planned(episodes * (b.warn_after + 3 + b.max_steps + 2) // 2, exact=False) if b and episodes \
+            else Planned()
 
     def cluster(self, measurement_id: str) -> str:
         """Each episode is its own: a variant is a fixed condition (Palisade reports per variant; the

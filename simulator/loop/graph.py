@@ -45,10 +45,11 @@ def remember(ctx: RunContext, stage: int, items: list[Item]) -> None:
 
 
 def begin_stage(ctx: RunContext, stage: int) -> None:
+    ctx.observer.step(stage, "begin")
     applied = operators.at_stage(ctx.cfg.schedule, stage)
     ctx.events.emit(StageStarted, stage, operators=applied,
                     tools=[t.name for t in operators.tools_at(ctx.cfg.schedule, stage)])
-    log.info("stage %d/%d begins; operators: %s", stage, ctx.cfg.schedule.stages - 1,
+    log.info("stage %d (%d/%d) begins; operators: %s", stage, stage + 1, ctx.cfg.schedule.stages,
              ", ".join(applied) or "none (baseline)")
 
 
@@ -69,6 +70,7 @@ async def start(state: RunState, runtime: Runtime[RunContext]) -> dict:
 async def episode(state: RunState, runtime: Runtime[RunContext]) -> dict:
     """The stage's episodes, one after the other, with the tools and budget of the stage."""
     ctx, stage, notes = runtime.context, state["stage"], state["self_notes"]
+    ctx.observer.step(stage, "episode")
     schedule = ctx.cfg.schedule
     tools, budget = operators.tools_at(schedule, stage), operators.budget_at(schedule, stage)
     done = []
@@ -86,6 +88,7 @@ async def reflect(state: RunState, runtime: Runtime[RunContext]) -> dict:
     """Writes the episode and a reflection to memory; under `grow_together` first deliberates with
     a partner (the transcript goes to memory too); under `idealise`, rewrites the self-notes."""
     ctx, stage = runtime.context, state["stage"]
+    ctx.observer.step(stage, "reflect")
     applied = operators.at_stage(ctx.cfg.schedule, stage)
     idealise = "idealise" in applied
     prompt = ctx.cfg.schedule.idealise_prompt if idealise else ctx.cfg.schedule.reflect_prompt
@@ -113,6 +116,7 @@ async def probe(state: RunState, runtime: Runtime[RunContext]) -> dict:
 
 async def judge(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx, stage = runtime.context, state["stage"]
+    ctx.observer.step(stage, "judge")
     answers = [ProbeAnswer.model_validate(a) for a in state["answers"]]
     episodes = judges.stage_episodes(read_events(ctx.run_dir, NO_MODEL_CALLS), stage)  # schedule and shutdown
     baseline = await judges.judge_stage(ctx, answers, episodes, state["core_values"])

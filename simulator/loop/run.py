@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Callable, Literal, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -20,7 +20,7 @@ from simulator.config import Role, RunConfig, flat_config, resolve_path
 from simulator.context.memory import Item, Memory
 from simulator.context.persona import PersonaCard, load_persona
 from simulator.context.prompts import validate_prompts
-from simulator.context.state import RunContext
+from simulator.context.state import Observer, RunContext
 from simulator.errors import SimulatorError
 from simulator.instruments import judges
 from simulator.loop import operators
@@ -45,9 +45,9 @@ from simulator.world.tools import validate_tool_texts
 
 CHECKPOINTS_FILE = "checkpoints.sqlite"
 # What a resumed run may set differently: whether it resumes, the cache, how many trajectories run
-# beside it (each depends only on its own seed), and how a model is reached (a restarted server
-# may listen elsewhere), never what the run computes.
-RESUME_MAY_CHANGE = {"resume", "cache", "runs"}
+# beside it (each depends only on its own seed), what the terminal shows, and how a model is reached
+# (a restarted server may listen elsewhere), never what the run computes.
+RESUME_MAY_CHANGE = {"resume", "cache", "runs", "progress", "verbose"}
 CONNECTION = {"base_url", "replicas", "api_key_env", "timeout_s", "max_inflight", "retries", "backoff_s",
               "max_backoff_s"}
 MODEL_CONFIGS = {"model", "judge.model", "memory"}  # where CONNECTION keys say how a model is reached
@@ -108,10 +108,12 @@ def stage_models(prepared: Prepared) -> dict[int, Backend]:
     return {s: prepared.ladder[k] for s, k in rungs.items() if k is not None and k in prepared.ladder}
 
 
-async def execute(prepared: Prepared, run_dir: Path, resume: bool = False) -> Summary:
+async def execute(prepared: Prepared, run_dir: Path, resume: bool = False, observer: Observer | None = None
+                  ) -> Summary:
     """Run the graph to the end, logging every step; on failure the log says why. With `resume`,
     continue the run in `run_dir` from its last checkpoint: the log keeps the events the checkpoint
-    accounts for (`EventLog.resume`) and memory holds their writes (`Memory.restore`)."""
+    accounts for (`EventLog.resume`) and memory holds their writes (`Memory.restore`). `observer`
+    hears of each step and model call as it happens (the progress display)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = run_dir.name
     memory = Memory(run_dir, run_id, prepared.cfg.memory)
@@ -128,7 +130,8 @@ async def execute(prepared: Prepared, run_dir: Path, resume: bool = False) -> Su
             events = EventLog(run_dir, run_id)
         ctx = RunContext(cfg=prepared.cfg, persona=prepared.persona, persona_model=prepared.persona_model,
                          judge_model=prepared.judge_model, memory=memory, events=events, run_dir=run_dir,
-                         stage_models=stage_models(prepared), partner=prepared.partner)
+                         stage_models=stage_models(prepared), partner=prepared.partner,
+                         observer=observer or Observer())
         if not keep:
             events.emit(RunStarted, persona=prepared.persona.name, persona_card=prepared.persona.model_dump(),
                         config=OmegaConf.to_container(OmegaConf.structured(prepared.cfg)))
@@ -143,7 +146,10 @@ async def execute(prepared: Prepared, run_dir: Path, resume: bool = False) -> Su
             events.emit(ErrorEvent, where="graph", message=f"{type(err).__name__}: {err}")
             events.emit(RunFinished, status="failed")
             write_summary(run_dir)
+            ctx.observer.finished("failed")
             raise
+        else:
+            ctx.observer.finished("completed")
         finally:
             events.close()
             if ctx.cache:
@@ -206,16 +212,19 @@ def batch(cfg: RunConfig, run_dir: Path) -> list[tuple[RunConfig, Path]]:
     return [(replace(cfg, seed=seed), run_dir / f"seed_{seed}") for seed in range(cfg.seed, cfg.seed + cfg.runs.count)]
 
 
-async def execute_batch(prepared: Prepared, planned: list[tuple[RunConfig, Path, Mode]]
+async def execute_batch(prepared: Prepared, planned: list[tuple[RunConfig, Path, Mode]],
+                        observe: Callable[[RunConfig, Path], Observer] | None = None
                         ) -> list[Summary | BaseException | None]:
     """Each planned trajectory (None where skipped), runs.parallel at a time, on the same models;
-    one failing does not stop the others (its exception is its result)."""
+    one failing does not stop the others (its exception is its result). `observe` gives each
+    trajectory's observer as it starts."""
     slots = asyncio.Semaphore(prepared.cfg.runs.parallel)
 
     async def one(cfg: RunConfig, run_dir: Path, mode: Mode) -> Summary | None:
         if mode == "skip":
             return None
         async with slots:
-            return await execute(replace(prepared, cfg=cfg), run_dir, resume=mode == "resume")
+            return await execute(replace(prepared, cfg=cfg), run_dir, resume=mode == "resume",
+                                 observer=observe(cfg, run_dir) if observe else None)
 
     return await asyncio.gather(*(one(*plan) for plan in planned), return_exceptions=True)

@@ -2,8 +2,9 @@
 
 Hydra's launchers run the jobs (one after the other, in joblib processes, on SLURM or Ray);
 this callback appends one line per finished job to `<hydra.sweep.dir>/index.jsonl` — its
-overrides, outcome, run folder and error — from whichever process ran it. Resuming a sweep
-(`resume=true`, same `hydra.sweep.dir`) appends again: a job's last line is its latest outcome.
+overrides, outcome, run folder and error — from whichever process ran it, and prints how many
+of the sweep's jobs are done. Resuming a sweep (`resume=true`, same `hydra.sweep.dir`) appends
+again: a job's last line is its latest outcome.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # its grid: how many jobs a sweep runs
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 INDEX_FILE = "index.jsonl"
+MULTIRUN_FILE = "multirun.yaml"  # the sweep's own config, which Hydra's basic sweeper writes before any job
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,34 @@ def read_index(sweep_dir: Path) -> dict[int, dict[str, Any]]:
     return {line["job"]: line for line in lines}
 
 
+def planned_jobs(sweep_dir: Path) -> int | None:
+    """How many jobs the sweep in `sweep_dir` launches, from its multirun.yaml: the product of the lengths of its
+    sweeps (`hydra.sweeper.params`, then the command line's); None where that cannot be read (another sweeper)."""
+    try:
+        sweep = OmegaConf.load(Path(sweep_dir) / MULTIRUN_FILE).hydra
+        params = sweep.sweeper.get("params") or {}
+        given = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()]
+                                                         + list(sweep.overrides.task))
+        return sum(len(batch) for batch in BasicSweeper.split_arguments(given, None))
+    except Exception:  # a progress line is not worth failing a job for
+        return None
+
+
 class SweepIndex(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = datetime.now(timezone.utc)  # jobs done are those ended since (a resumed sweep's too)
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode == RunMode.MULTIRUN:
-            append_line(Path(config.hydra.sweep.dir) / INDEX_FILE, job_line(config, job_return))
+            sweep_dir = Path(config.hydra.sweep.dir)
+            append_line(sweep_dir / INDEX_FILE, job_line(config, job_return))
+            started = getattr(self, "started", None)  # set in the launching process, carried to a job's own
+            done = [line for line in read_index(sweep_dir).values()
+                    if started is None or datetime.fromisoformat(line["time"]) >= started]
+            failed = sum(line["status"] == "failed" for line in done)
+            total = planned_jobs(sweep_dir)
+            print(f"sweep: {len(done)}{f' of {total}' if total else ''} jobs done"
+                  + (f" ({failed} failed)" if failed else ""), flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """The sweep's outcome in a few lines: how many jobs ended how, and every failure's error;
