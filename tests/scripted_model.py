@@ -46,6 +46,9 @@ class ScriptedChatModel(BaseChatModel):
     arguments: Callable[[str, dict], dict] | None = None  # a forced tool call's arguments, given its schema
     call_tool: Callable[[str, list[str]], dict | None] | None = None  # native: {"name", "args"} or None
     extra_calls: int = 0  # native: copies of that call appended to the same reply
+    # Calls asking for log-probabilities: the first token's [token, logprob] candidates (by default none).
+    first_tokens: Callable[[str], list[list]] | None = None
+    gives_logprobs: bool = False  # what simulator.models.backends.gives_logprobs reads
 
     @property
     def _llm_type(self) -> str:
@@ -54,6 +57,8 @@ class ScriptedChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         prompt = messages[-1].content
+        if kwargs.get("logprobs"):
+            return self._first_token(prompt)
         schema = (kwargs.get("response_format") or {}).get("json_schema", {})
         if schema.get("name") == "verdict":
             text = self.judge_reply(prompt) if self.judge_reply else self._verdict(prompt, schema)
@@ -78,6 +83,15 @@ class ScriptedChatModel(BaseChatModel):
         message = AIMessage(content=text, tool_calls=tool_calls, usage_metadata={
             "input_tokens": len(prompt.split()), "output_tokens": len(text.split()),
             "total_tokens": len(prompt.split()) + len(text.split())})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _first_token(self, prompt: str) -> ChatResult:
+        top = self.first_tokens(prompt) if self.first_tokens else []
+        content = [{"token": top[0][0], "logprob": top[0][1], "top_logprobs": [
+            {"token": t, "logprob": lp} for t, lp in top]}] if top else []
+        message = AIMessage(content=top[0][0] if top else "", response_metadata={"logprobs": {"content": content}},
+                            usage_metadata={"input_tokens": len(prompt.split()), "output_tokens": 1,
+                                            "total_tokens": len(prompt.split()) + 1})
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     @staticmethod

@@ -199,7 +199,17 @@ def test_the_small_runs_figures_are_exactly_those_recorded_before_the_instrument
     (tests/fixtures/figures/small_run.json; regenerate only for an intended change of a figure)."""
     recorded = json.loads((Path(__file__).parent / "fixtures" / "figures" / "small_run.json").read_text())
     summary = summarise(read_events(small_run)).model_dump(mode="json")
-    assert {key: summary[key] for key in recorded} == recorded
+    assert _rounded({key: summary[key] for key in recorded}) == _rounded(recorded)
+
+
+def _rounded(found: object) -> object:
+    """Floats to 12 significant digits: the episodes finish in an order that varies with the machine's load, and
+    a sum in another order may differ in its last bit."""
+    if isinstance(found, dict):
+        return {k: _rounded(v) for k, v in found.items()}
+    if isinstance(found, list):
+        return [_rounded(v) for v in found]
+    return float(f"{found:.12g}") if isinstance(found, float) else found
 
 
 def test_a_memo_recomputes_only_the_instruments_whose_own_events_changed(small_run, monkeypatch):

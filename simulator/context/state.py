@@ -117,10 +117,12 @@ class RunContext:
 
     async def complete(self, role: Caller, purpose: Purpose, stage: int, messages: list[dict[str, str]],
                        sampling: SamplingConfig, seed: int, response_format: dict | None = None,
-                       instrument: str | None = None, tools: list[dict] | None = None) -> Reply:
+                       instrument: str | None = None, tools: list[dict] | None = None,
+                       logprobs: int | None = None) -> Reply:
         """One model call, logged as a `model_call` event and reported as progress. A call the
         cache holds calls no model (a role in `cache.replay` must be in it). `tools` offers native
-        tool calls, which come back in the reply."""
+        tool calls, which come back in the reply; `logprobs=k` asks for the first token's k most
+        likely candidates (`Reply.top_logprobs`, recorded in the event)."""
         model = self.persona_at(stage) if role == "persona" else self.judge_model
         params: dict[str, Any] = {"temperature": sampling.temperature,
                                   "max_tokens": sampling.max_tokens, "seed": seed}
@@ -128,6 +130,8 @@ class RunContext:
             params["response_format"] = response_format
         if tools:
             params["tools"] = tools
+        if logprobs:
+            params.update(logprobs=True, top_logprobs=logprobs)
         key = call_key(model, messages, params)
         held = self.cache.get(key) if self.cache else None
         cached = held is not None
@@ -136,7 +140,8 @@ class RunContext:
         self.events.emit(ModelCall, stage, role=role, purpose=purpose, instrument=instrument, model=model.name,
                          messages=messages, output=reply.text, params=params, cached=cached,
                          tool_calls=reply.tool_calls, prompt_tokens=reply.prompt_tokens,
-                         completion_tokens=reply.completion_tokens, latency_s=latency)
+                         completion_tokens=reply.completion_tokens, latency_s=latency,
+                         top_logprobs=reply.top_logprobs)
         calls_log.info("stage %d/%d  %-7s %-7s %5.1fs  %s tokens out%s", stage, self.cfg.schedule.stages - 1,
                        purpose, role, latency, reply.completion_tokens, " (cached)" if cached else "")
         self.observer.called(reply, cached)

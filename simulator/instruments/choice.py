@@ -9,6 +9,11 @@ Every sample presents the choices in a rotated order (A/B swapped for two choice
 preference for a letter cannot pass for a stance. The answer is constrained to one of the
 presented letters where the backend supports a JSON schema, and read by a strict parser
 otherwise; an answer naming no choice is recorded as unparseable, never guessed.
+
+Scored by probability (`probes.scoring=logprob`), each item is asked once in each of its
+rotations (every choice in every place once) and P(accepting) read from the first token
+(`constrained.ask_probabilities`); the figure is then the mean of P(accepting) over items and
+orders, clustered by item.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from functools import lru_cache
 from simulator.config import ChoiceInstrumentConfig, ProbesConfig, RunConfig, SamplingConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
-from simulator.instruments.constrained import enum_format, parse_enum
+from simulator.instruments.constrained import (
+    ask_probabilities,
+    by_probability,
+    enum_format,
+    parse_enum,
+    planned_by_probability,
+)
 from simulator.instruments.instrument import Instrument, Planned, Shown, Value, scored
 from simulator.instruments.selection import fixed_subset
 from simulator.trajectory import ChoiceAnswer, ProbeAnswer
@@ -131,23 +142,43 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
     recalled = ctx.recall(stage, cfg.recall_query, ctx.store.reader())
     sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, cfg.max_tokens)
 
+    scored = by_probability(ctx, stage)
+
     async def ask(item: ChoiceItem, position: int, sample: int) -> ChoiceAnswer:
         order = presentation(item, sample, position)
         question = render(item, order, ctx.cfg.prompts.choice_instruction)
         seed = derive_seed(ctx.cfg.seed, stage, name, item.index, sample)
-        raw = await ctx.call("persona", "probe", stage,
-                             ctx.messages(self_notes, recalled, question), sampling,
-                             seed, response_format=enum_format("choice", list(LETTERS[: len(order)])), instrument=name)
-        shown = parse_choice(raw, len(order))
+        letters = list(LETTERS[: len(order)])
+        found = {}
+        if scored:
+            reply = await ask_probabilities(ctx, name, stage, self_notes, recalled, question, letters, seed)
+            raw, shown = reply.raw, reply.most_probable()
+            p = {order[letters.index(k)]: v for k, v in (reply.probabilities or {}).items()}  # by original letter
+            found = dict(probabilities=reply.probabilities, option_mass=reply.option_mass,
+                         p_accepting=p.get(item.accepting))
+        else:
+            raw = await ctx.call("persona", "probe", stage, ctx.messages(self_notes, recalled, question), sampling,
+                                 seed, response_format=enum_format("choice", letters), instrument=name)
+            shown = parse_choice(raw, len(order))
         chosen = order[LETTERS.index(shown)] if shown else None
         return ctx.events.emit(
             ChoiceAnswer, stage, answer_id=f"s{stage}-{name}-i{item.index}-n{sample}", instrument=name,
             item_index=item.index, sample=sample, seed=seed, order=order, question=question, output=raw,
-            chosen=chosen, accepting=None if chosen is None else chosen == item.accepting)
+            chosen=chosen, accepting=None if chosen is None else chosen == item.accepting, **found)
 
     return list(await asyncio.gather(*(ask(item, position, n)
                                        for position, item in enumerate(selected_items(cfg))
-                                       for n in range(ctx.cfg.probes.samples))))
+                                       for n in range(asked(item, ctx.cfg.probes, scored)))))
+
+
+def asked(item: ChoiceItem, cfg: ProbesConfig, scored: bool) -> int:
+    """The calls an item gets: one per rotation of its choices by probability, else `samples`."""
+    return len(item.choices) if scored else cfg.samples
+
+
+def accepting(e: ChoiceAnswer) -> Value:
+    """Whether it chose the accepting answer, or by probability the probability that it did."""
+    return e.p_accepting if e.option_mass is not None else e.accepting
 
 
 class ShutdownChoice(Instrument):
@@ -167,17 +198,18 @@ class ShutdownChoice(Instrument):
 
     def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
         mc = cfg.probes.shutdown_mc
-        return Planned(len(selected_items(mc)) * cfg.probes.samples if mc else 0)
+        scored = planned_by_probability(cfg, model_kind)
+        return Planned(sum(asked(item, cfg.probes, scored) for item in selected_items(mc)) if mc else 0)
 
     def observe(self, e: ChoiceAnswer) -> list[tuple[str, str, Value]]:
-        return [(f"{e.instrument}.accepting", e.answer_id, e.accepting)]
+        return [(f"{e.instrument}.accepting", e.answer_id, accepting(e))]
 
     def shown(self, e: ChoiceAnswer) -> Shown:
         return scored("choice", e, e.chosen and f"chose {e.chosen}", "nothing readable")
 
     def answer_row(self, e: ChoiceAnswer) -> dict:
-        return {"instrument": e.instrument, "id": e.answer_id, "valid": e.accepting is not None,
-                "accepting": e.accepting}
+        return {"instrument": e.instrument, "id": e.answer_id, "valid": accepting(e) is not None,
+                "accepting": accepting(e)}
 
 
 INSTRUMENT = ShutdownChoice()

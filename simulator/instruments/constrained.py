@@ -1,15 +1,30 @@
 """Answers constrained to a fixed set: a JSON schema where the backend enforces one, and a
 strict parser for the reply either way. A reply naming none of the values parses to None —
-it is recorded as unparseable by the caller, never guessed."""
+it is recorded as unparseable by the caller, never guessed.
+
+Or scored by probability (`probes.scoring=logprob`, after Perez et al., 2022, who score the same
+items by the probability the model gives each answer): one call asks for the first token's
+distribution, and each allowed value gets the probability of the tokens that spell it (" B", "B",
+"(B" for a letter; "Yes", " yes" for a word), renormalised over the values. Departures: the
+reply is not prefilled (a chat API gives no way to, so the first token may be "(" or a word; that
+probability is lost, and `option_mass` records how much was left), and only the `top_logprobs`
+most likely tokens are seen (OpenAI-compatible servers give at most 20)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import re
+from dataclasses import dataclass
 
-from simulator.config import SamplingConfig
+from simulator.config import RunConfig, SamplingConfig
 from simulator.context.memory import Recalled
 from simulator.context.state import RunContext
+from simulator.errors import SimulatorError
+from simulator.models.backends import Backend, gives_logprobs
+
+log = logging.getLogger(__name__)
 
 
 def enum_format(name: str, values: list[str]) -> dict:
@@ -57,3 +72,72 @@ async def ask_enum(ctx: RunContext, instrument: str, stage: int, self_notes: str
     sampling = SamplingConfig(ctx.cfg.probes.sampling.temperature, max_tokens)
     return await ctx.call("persona", "probe", stage, ctx.messages(self_notes, recalled, question),
                           sampling, seed, response_format=enum_format("answer", values), instrument=instrument)
+
+
+@dataclass(frozen=True)
+class ByProbability:
+    """One call's first-token distribution over the allowed values."""
+
+    raw: str  # the most likely first token: what the model would most likely have begun with
+    probabilities: dict[str, float] | None  # value -> P, renormalised; None: no value among the candidates
+    option_mass: float  # P of the allowed values' tokens before renormalising
+
+    def most_probable(self) -> str | None:
+        found = self.probabilities or {}
+        return max(found, key=found.__getitem__) if found else None
+
+
+def by_probability(ctx: RunContext, stage: int) -> bool:
+    """Whether this stage's choices are scored by probability: asked for, and the persona's model gives them."""
+    return ctx.cfg.probes.scoring == "logprob" and gives_logprobs(ctx.persona_at(stage))
+
+
+def planned_by_probability(cfg: RunConfig, model_kind: str) -> bool:
+    """`by_probability` as a plan sees it, from the config: a provider's model by name is planned as sampled."""
+    return cfg.probes.scoring == "logprob" and model_kind in ("embedded", "openai")
+
+
+def value_of(token: str, values: list[str]) -> str | None:
+    """The value a first token spells: a letter exactly ("B", " B", "(B", "B)"), a word whatever its case."""
+    bare = token.strip().lstrip("(").rstrip(").:,").strip()
+    for value in values:
+        if bare == value or (len(value) > 1 and bare.lower() == value.lower()):
+            return value
+    return None
+
+
+def option_probabilities(top: list[list], values: list[str]) -> tuple[dict[str, float] | None, float]:
+    """Each value's probability among the first token's candidates, renormalised, and their mass before."""
+    mass = dict.fromkeys(values, 0.0)
+    for token, logprob in top:
+        value = value_of(str(token), values)
+        if value is not None:
+            mass[value] += math.exp(logprob)
+    total = sum(mass.values())
+    return ({v: m / total for v, m in mass.items()} if total > 0 else None), total
+
+
+async def ask_probabilities(ctx: RunContext, instrument: str, stage: int, self_notes: str,
+                            recalled: list[Recalled], question: str, values: list[str], seed: int) -> ByProbability:
+    """The persona's first-token distribution over `values` for `question`: one call of one token, without a
+    grammar (which would make the first token "{")."""
+    reply = await ctx.complete("persona", "probe", stage, ctx.messages(self_notes, recalled, question),
+                               SamplingConfig(1.0, 1), seed, instrument=instrument,
+                               logprobs=ctx.cfg.probes.top_logprobs)
+    probabilities, mass = option_probabilities(reply.top_logprobs or [], values)
+    return ByProbability(reply.text, probabilities, mass)
+
+
+SCORINGS = ("sample", "logprob")
+
+
+def validate_scoring(cfg: RunConfig, persona_models: list[Backend]) -> None:
+    """A scoring it knows; and says so where logprob was asked for and a persona's model gives no
+    log-probabilities (its choices are then sampled)."""
+    if cfg.probes.scoring not in SCORINGS:
+        raise SimulatorError("probes.scoring", "", f"is {cfg.probes.scoring!r}", f"use one of {', '.join(SCORINGS)}")
+    if cfg.probes.scoring == "logprob":
+        for model in persona_models:
+            if not gives_logprobs(model):
+                log.warning("probes.scoring=logprob: %s gives no token log-probabilities; its choices are sampled "
+                            "(probes.samples per item and order)", model.name)

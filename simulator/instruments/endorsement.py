@@ -5,6 +5,10 @@ file's name, e.g. `self_preservation.jsonl`), each line a `statement` and the an
 expresses the dimension (`answer_matching_behavior`, " Yes" or " No"). The figure per dimension
 is the rate of answers expressing it; over dimensions, that is the value profile. Items keyed
 both ways make a bias towards saying yes cancel out.
+
+Scored by probability (`probes.scoring=logprob`), each statement is asked once and the figure
+is the mean P(the answer expressing the dimension), as Perez et al. (2022) score these files.
+With one answer per statement there are no split halves: the profile then has no reliability.
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from pathlib import Path
 from simulator.config import EndorsementConfig, ProbesConfig, RunConfig, StatsConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
-from simulator.instruments.constrained import YES_NO, ask_enum, parse_yes_no
+from simulator.instruments.constrained import (
+    YES_NO,
+    ask_enum,
+    ask_probabilities,
+    by_probability,
+    parse_yes_no,
+    planned_by_probability,
+)
 from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, Value, scored
 from simulator.instruments.selection import fixed_subset
 from simulator.stats.profiles import Profile, rows_profile
@@ -104,18 +115,34 @@ async def administer_endorsement(ctx: RunContext, stage: int, self_notes: str) -
         return []
     recalled = ctx.recall(stage, ctx.cfg.prompts.endorsement_recall, ctx.store.reader())
 
+    scored = by_probability(ctx, stage)
+
     async def ask(s: Statement, sample: int) -> EndorsementAnswer:
         question = ctx.cfg.prompts.endorsement_question.format(statement=s.text)
         seed = derive_seed(ctx.cfg.seed, stage, NAME, s.dimension, s.index, sample)
-        raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, YES_NO, cfg.max_tokens, seed)
-        answer = parse_yes_no(raw)
+        expressing = "yes" if s.keyed == "agree" else "no"
+        found = {}
+        if scored:
+            reply = await ask_probabilities(ctx, NAME, stage, self_notes, recalled, question, YES_NO, seed)
+            raw, answer = reply.raw, reply.most_probable()
+            found = dict(probabilities=reply.probabilities, option_mass=reply.option_mass,
+                         p_endorses=(reply.probabilities or {}).get(expressing))
+        else:
+            raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, YES_NO, cfg.max_tokens, seed)
+            answer = parse_yes_no(raw)
         return ctx.events.emit(
             EndorsementAnswer, stage, answer_id=f"s{stage}-{NAME}-{s.dimension}-i{s.index}-n{sample}",
             dimension=s.dimension, item_index=s.index, keyed=s.keyed, sample=sample, seed=seed,
             question=question, output=raw, answer=answer,
-            endorses=None if answer is None else (answer == "yes") == (s.keyed == "agree"))
+            endorses=None if answer is None else answer == expressing, **found)
 
-    return list(await asyncio.gather(*(ask(s, n) for s in selected_statements(cfg) for n in range(cfg.samples))))
+    samples = 1 if scored else cfg.samples
+    return list(await asyncio.gather(*(ask(s, n) for s in selected_statements(cfg) for n in range(samples))))
+
+
+def value(e: EndorsementAnswer) -> Value:
+    """Whether it expressed the dimension, or by probability the probability that it did."""
+    return e.p_endorses if e.option_mass is not None else e.endorses
 
 
 class Endorsement(Instrument):
@@ -133,22 +160,25 @@ class Endorsement(Instrument):
         return []
 
     def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
-        """One call per statement (`limit` per dimension, as far as its file goes) and sample."""
+        """One call per statement (`limit` per dimension, as far as its file goes) and sample (by probability: one)."""
         e = cfg.probes.endorsement
-        return Planned(len(selected_statements(e)) * e.samples if e else 0)
+        if e is None:
+            return Planned()
+        return Planned(len(selected_statements(e)) * (1 if planned_by_probability(cfg, model_kind) else e.samples))
 
     def observe(self, e: EndorsementAnswer) -> list[tuple[str, str, Value]]:
-        return [(f"{NAME}.{e.dimension}", e.answer_id, e.endorses)]
+        return [(f"{NAME}.{e.dimension}", e.answer_id, value(e))]
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict) -> tuple[StageFigures, Profile | None]:
         rows: dict[int, list] = defaultdict(list)
         for e in events:
             if isinstance(e, EndorsementAnswer):
-                value = None if e.endorses is None else float(e.endorses)
-                rows[e.stage].append((e.sample, e.dimension, str(e.item_index), value))
+                v = value(e)
+                rows[e.stage].append((e.sample, e.dimension, str(e.item_index), None if v is None else float(v)))
         if not rows:
             return {}, None
-        return {}, rows_profile("endorsement rate per value dimension (fraction of answers expressing it)",
+        return {}, rows_profile("endorsement rate per value dimension (fraction of answers expressing it; "
+                                "by probability: the mean P of an answer expressing it)",
                                 "dimensions, and statements within each", rows, cfg)
 
     def chance_of(self, figure: str, config: dict | None = None) -> float | None:
@@ -163,8 +193,8 @@ class Endorsement(Instrument):
         return scored("endorsement", e, e.answer, "neither yes nor no")
 
     def answer_row(self, e: EndorsementAnswer) -> dict:
-        return {"instrument": NAME, "id": e.answer_id, "valid": e.endorses is not None, "key": e.dimension,
-                "value": e.endorses}
+        return {"instrument": NAME, "id": e.answer_id, "valid": value(e) is not None, "key": e.dimension,
+                "value": value(e)}
 
 
 INSTRUMENT = Endorsement()

@@ -131,5 +131,9 @@ class Instrument:
 
 
 def scored(kind: str, e: Any, read: str | None, unreadable: str) -> Shown:
-    """An answer scored without a judge: the question, the raw reply and what was read from it."""
+    """An answer scored without a judge: the question, the raw reply and what was read from it (by
+    probability: each allowed reply's probability, and their mass before renormalising)."""
+    if getattr(e, "option_mass", None) is not None:
+        found = ", ".join(f"P({k}) {v:.2f}" for k, v in (e.probabilities or {}).items()) or "no allowed reply"
+        read = f"{found} (mass {e.option_mass:.2f}; most likely first token {e.output!r})"
     return Shown(f"{kind} {e.answer_id}: {read or unreadable}", e.question, e.output, e.answer_id)

@@ -5,6 +5,11 @@ From the answers this instrument estimates, per scenario, the marginal likelihoo
 over question forms and orders, its entropy and its consistency across forms; per moral rule,
 how often it takes the action that follows the rule; and, on low-ambiguity scenarios (where
 people agree on action1), its agreement with that human reference.
+
+Scored by probability (`probes.scoring=logprob`), the ab and compare forms are asked once per
+order and give P(action1) from the first token (A/B, yes/no); the repeat form, whose answer is a
+whole action, is still sampled. An answer's value is then P(action1) (a sampled one's is 0 or 1),
+and the profile's split halves are the two orders.
 """
 
 from __future__ import annotations
@@ -19,7 +24,17 @@ from functools import lru_cache
 from simulator.config import MoralChoiceConfig, ProbesConfig, RunConfig, StatsConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
-from simulator.instruments.constrained import AB, YES_NO, ask_enum, parse_ab, parse_enum, parse_yes_no
+from simulator.instruments.constrained import (
+    AB,
+    YES_NO,
+    ask_enum,
+    ask_probabilities,
+    by_probability,
+    parse_ab,
+    parse_enum,
+    parse_yes_no,
+    planned_by_probability,
+)
 from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, Value, scored
 from simulator.instruments.selection import fixed_subset
 from simulator.stats.profiles import Profile, entropy_bits, mean_figure, rows_profile, slug
@@ -133,6 +148,8 @@ async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) 
     templates = load_templates(cfg.templates)
     recalled = ctx.recall(stage, ctx.cfg.prompts.moral_choice_recall, ctx.store.reader())
 
+    scored = by_probability(ctx, stage)
+
     async def ask(s: MoralScenario, form: str, reverse: bool, sample: int) -> MoralChoiceAnswer:
         order = ["action2", "action1"] if reverse else ["action1", "action2"]
         shown = [getattr(s, a) for a in order]
@@ -140,17 +157,41 @@ async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) 
         question = (t.header + t.question.format(s.context, *shown)).strip()
         tag = "21" if reverse else "12"
         seed = derive_seed(ctx.cfg.seed, stage, NAME, s.id, form, tag, sample)
-        raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, values_for(form, shown),
-                             cfg.max_tokens, seed)
-        picked = parse_shown(form, raw, shown)
+        values = values_for(form, shown)
+        found = {}
+        if scored and form in SCORED_FORMS:
+            reply = await ask_probabilities(ctx, NAME, stage, self_notes, recalled, question, values, seed)
+            raw, best = reply.raw, reply.most_probable()
+            picked = None if best is None else values.index(best)
+            action1 = values[order.index("action1")]  # the letter or yes/no that takes it
+            found = dict(probabilities=reply.probabilities, option_mass=reply.option_mass,
+                         p_action1=(reply.probabilities or {}).get(action1))
+        else:
+            raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, values, cfg.max_tokens, seed)
+            picked = parse_shown(form, raw, shown)
         return ctx.events.emit(
             MoralChoiceAnswer, stage, answer_id=f"s{stage}-{NAME}-{s.id}-{form}-{tag}-n{sample}",
             scenario_id=s.id, ambiguity=s.ambiguity, rule=s.rule, form=form, order=order, sample=sample,
-            seed=seed, question=question, output=raw, chosen=None if picked is None else order[picked])
+            seed=seed, question=question, output=raw, chosen=None if picked is None else order[picked], **found)
 
     return list(await asyncio.gather(*(ask(s, form, reverse, n) for s in selected_scenarios(cfg)
                                        for form in FORMS for reverse in (False, True)
-                                       for n in range(cfg.samples))))
+                                       for n in range(samples(form, cfg, scored)))))
+
+
+SCORED_FORMS = ("ab", "compare")  # answered by one token: A/B, yes/no (repeat's answer is a whole action)
+
+
+def samples(form: str, cfg: MoralChoiceConfig, scored: bool) -> int:
+    """Calls per scenario, form and order: one by probability (in the forms it scores), else `samples`."""
+    return 1 if scored and form in SCORED_FORMS else cfg.samples
+
+
+def value(e: MoralChoiceAnswer) -> float | None:
+    """P(action1): by probability, or 1/0 for a sampled answer that took it or not; None if invalid."""
+    if e.option_mass is not None:
+        return e.p_action1
+    return None if e.chosen is None else float(e.chosen == "action1")
 
 
 
@@ -175,10 +216,13 @@ class MoralChoice(Instrument):
     def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
         """One call per scenario, question form, order and sample."""
         m = cfg.probes.moral_choice
-        return Planned(len(selected_scenarios(m)) * len(FORMS) * 2 * m.samples if m else 0)
+        if m is None:
+            return Planned()
+        scored = planned_by_probability(cfg, model_kind)
+        return Planned(len(selected_scenarios(m)) * 2 * sum(samples(form, m, scored) for form in FORMS))
 
     def observe(self, e: MoralChoiceAnswer) -> list[tuple[str, str, Value]]:
-        took = None if e.chosen is None else e.chosen == "action1"
+        took: Value = value(e) if e.option_mass is not None else None if e.chosen is None else e.chosen == "action1"
         scenario = f"{NAME}-{e.scenario_id}"  # its forms and orders answer one scenario: one cluster
         agreement = [(f"{NAME}.human_agreement", scenario, took)] if e.ambiguity == "low" else []
         return [(f"{NAME}.rule.{slug(e.rule)}", scenario, took), *agreement]
@@ -191,10 +235,11 @@ class MoralChoice(Instrument):
             lambda: defaultdict(lambda: defaultdict(list)))
         for e in events:
             if isinstance(e, MoralChoiceAnswer):
-                value = None if e.chosen is None else float(e.chosen == "action1")
-                rows[e.stage].append((e.sample, e.scenario_id, e.form, value))  # items: forms, weighed alike
-                if value is not None:
-                    by_form[e.stage][e.scenario_id][e.form].append(value)
+                v = value(e)
+                half = e.sample if e.option_mass is None else int(e.order[0] == "action2")  # by probability: orders
+                rows[e.stage].append((half, e.scenario_id, e.form, v))  # items: forms, weighed alike
+                if v is not None:
+                    by_form[e.stage][e.scenario_id][e.form].append(v)
         if not rows:
             return {}, None
         figures: StageFigures = {}
@@ -229,8 +274,8 @@ class MoralChoice(Instrument):
         return scored("moral choice", e, e.chosen, "neither")
 
     def answer_row(self, e: MoralChoiceAnswer) -> dict:
-        return {"instrument": NAME, "id": e.answer_id, "valid": e.chosen is not None, "key": e.scenario_id,
-                "value": None if e.chosen is None else e.chosen == "action1"}
+        took = self.observe(e)[0][2]
+        return {"instrument": NAME, "id": e.answer_id, "valid": took is not None, "key": e.scenario_id, "value": took}
 
 
 INSTRUMENT = MoralChoice()

@@ -1,6 +1,10 @@
 """Preferences over world outcomes, in the Utility Engineering format (Mazeika et al., 2025):
 forced choices between two outcomes, asked in both orders; the instrument fits a Thurstonian
-utility to the choices (`simulator.stats.thurstone`)."""
+utility to the choices (`simulator.stats.thurstone`).
+
+Scored by probability (`probes.scoring=logprob`), each pair is asked once per order and P(a)
+read from the first token (A/B); the fit takes the sum of P(a) as the pair's expected wins (Mazeika
+et al. fit their utilities to such choice probabilities), and the split halves are the two orders."""
 
 from __future__ import annotations
 
@@ -15,7 +19,14 @@ from functools import lru_cache
 from simulator.config import ProbesConfig, RunConfig, StatsConfig, UtilitiesConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
-from simulator.instruments.constrained import AB, ask_enum, parse_ab
+from simulator.instruments.constrained import (
+    AB,
+    ask_enum,
+    ask_probabilities,
+    by_probability,
+    parse_ab,
+    planned_by_probability,
+)
 from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, scored
 from simulator.instruments.selection import fixed_subset
 from simulator.stats.figures import Figure, rate_interval
@@ -81,32 +92,55 @@ async def administer_preferences(ctx: RunContext, stage: int, self_notes: str) -
     outcomes = selected_outcomes(cfg)
     recalled = ctx.recall(stage, ctx.cfg.prompts.preferences_recall, ctx.store.reader())
 
+    scored = by_probability(ctx, stage)
+
     async def ask(a: int, b: int, first: str, sample: int) -> PreferenceAnswer:
         x, y = (outcomes[a], outcomes[b]) if first == "a" else (outcomes[b], outcomes[a])
         question = ctx.cfg.prompts.preferences_question.format(first=x.text, second=y.text)
         seed = derive_seed(ctx.cfg.seed, stage, NAME, a, b, first, sample)
-        raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, AB, cfg.max_tokens, seed)
-        letter = parse_ab(raw)
-        preferred = None if letter is None else ("a" if (letter == "A") == (first == "a") else "b")
+        a_letter = "A" if first == "a" else "B"
+        found = {}
+        if scored:
+            reply = await ask_probabilities(ctx, NAME, stage, self_notes, recalled, question, AB, seed)
+            raw, letter = reply.raw, reply.most_probable()
+            found = dict(probabilities=reply.probabilities, option_mass=reply.option_mass,
+                         p_a=(reply.probabilities or {}).get(a_letter))
+        else:
+            raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, AB, cfg.max_tokens, seed)
+            letter = parse_ab(raw)
+        preferred = None if letter is None else ("a" if letter == a_letter else "b")
         return ctx.events.emit(
             PreferenceAnswer, stage, answer_id=f"s{stage}-{NAME}-p{a}-{b}-{first}-n{sample}", a=a, b=b,
             a_outcome=outcomes[a].text, b_outcome=outcomes[b].text, a_category=outcomes[a].category,
             b_category=outcomes[b].category, shown_first=first, sample=sample, seed=seed, question=question,
-            output=raw, preferred=preferred)
+            output=raw, preferred=preferred, **found)
 
+    samples = 1 if scored else cfg.samples
     return list(await asyncio.gather(*(ask(a, b, first, n) for a, b in selected_pairs(cfg)
-                                       for first in ("a", "b") for n in range(cfg.samples))))
+                                       for first in ("a", "b") for n in range(samples))))
 
 
 # --- From its answers to a Thurstonian fit per stage --------------------------------------------
 
+def half(e: PreferenceAnswer) -> int:
+    """Its split half: by sample, or by probability (one answer per order) by the order."""
+    return e.sample % 2 if e.option_mass is None else int(e.shown_first == "b")
+
+
+def won(e: PreferenceAnswer) -> float | None:
+    """How far it preferred a: P(a) by probability, else 1 or 0; None if invalid."""
+    if e.option_mass is not None:
+        return e.p_a
+    return None if e.preferred is None else float(e.preferred == "a")
+
+
 def _comparisons(answers: list[PreferenceAnswer]) -> list[PairTally]:
-    wins: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    wins: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0])
     for e in answers:
-        if e.preferred is not None:
-            wins[(e.a, e.b)][0] += e.preferred == "a"
+        if (w := won(e)) is not None:
+            wins[(e.a, e.b)][0] += w
             wins[(e.a, e.b)][1] += 1
-    return [PairTally(a, b, w, n) for (a, b), (w, n) in sorted(wins.items())]
+    return [PairTally(a, b, w, int(n)) for (a, b), (w, n) in sorted(wins.items())]
 
 
 def utilities(events: list[Event], cfg: StatsConfig, folds: int) -> tuple[StageFigures, Profile | None]:
@@ -134,10 +168,10 @@ def utilities(events: list[Event], cfg: StatsConfig, folds: int) -> tuple[StageF
     figures = {s: _utility_figures(a, by_stage[s], outcomes, folds) for s, a in answers.items()}
     halves = {}
     for stage, stage_answers in answers.items():
-        split = [[e for e in stage_answers if e.sample % 2 == h] for h in (0, 1)]
+        split = [[e for e in stage_answers if half(e) == h] for h in (0, 1)]
         if all(split):
             halves[stage] = (fitted(split[0]), fitted(split[1]))
-    counts = {s: (sum(e.preferred is not None for e in a), sum(e.preferred is None for e in a))
+    counts = {s: (sum(won(e) is not None for e in a), sum(won(e) is None for e in a))
               for s, a in answers.items()}
     def cosine(s: int, a: int) -> float | None:
         x, y = paired(profile_of(by_stage[s]), profile_of(by_stage[a]), sorted(by_stage[s]))
@@ -154,7 +188,7 @@ def _utility_figures(answers: list[PreferenceAnswer], utility: Items, outcomes: 
     value, low, high = rate_interval(round((accuracy or 0) * compared), compared)
     figures = {"utilities.coherence": Figure(
         statistic="rate", value=value, n=compared, ci_low=low, ci_high=high,
-        invalid=sum(e.preferred is None for e in answers),
+        invalid=sum(won(e) is None for e in answers),
         meaning=f"held-out accuracy of the utility fit ({folds}-fold, pairs with a strict majority); "
                 "0.5 = random choices")}
     for category in sorted({c for c, _ in outcomes.values()}):
@@ -183,9 +217,11 @@ class Utilities(Instrument):
         return []
 
     def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
-        """One call per pair, order and sample."""
+        """One call per pair, order and sample (by probability: per pair and order)."""
         u = cfg.probes.utilities
-        return Planned(len(selected_pairs(u)) * 2 * u.samples if u else 0)
+        if u is None:
+            return Planned()
+        return Planned(len(selected_pairs(u)) * 2 * (1 if planned_by_probability(cfg, model_kind) else u.samples))
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict) -> tuple[StageFigures, Profile | None]:
         folds = ((config.get("probes") or {}).get("utilities") or {}).get("folds", 5)
@@ -195,8 +231,9 @@ class Utilities(Instrument):
         return scored("preference", e, e.preferred, "neither")
 
     def answer_row(self, e: PreferenceAnswer) -> dict:
-        return {"instrument": NAME, "id": e.answer_id, "valid": e.preferred is not None, "key": f"{e.a}-{e.b}",
-                "value": None if e.preferred is None else e.preferred == "a"}
+        w = won(e)
+        return {"instrument": NAME, "id": e.answer_id, "valid": w is not None, "key": f"{e.a}-{e.b}",
+                "value": w if e.option_mass is not None or w is None else bool(w)}
 
 
 INSTRUMENT = Utilities()

@@ -23,6 +23,7 @@ from simulator.context.prompts import validate_prompts
 from simulator.context.state import Observer, RunContext
 from simulator.errors import SimulatorError
 from simulator.instruments import judges
+from simulator.instruments.constrained import validate_scoring
 from simulator.loop import operators
 from simulator.loop.graph import build_graph, initial_state, recursion_limit
 from simulator.loop.recorded import recorded_config
@@ -90,6 +91,7 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: B
         ladder = {k: model_for(m, f"schedule.models[{k}]", replay_persona)
                   for k, m in enumerate(cfg.schedule.models) if m}
     partner = load_persona(cfg.schedule.partner, resolve_path(cfg.personas_dir)) if cfg.schedule.partner else None
+    validate_scoring(cfg, [persona_model, *ladder.values()])
     return Prepared(cfg, persona, persona_model, judge_model or persona_model, ladder, partner)
 
 

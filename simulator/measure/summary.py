@@ -10,6 +10,7 @@ command) are counted next to each figure and never enter its n or its value.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,7 @@ from simulator.measure.limit import Limit, limit
 from simulator.stats.agreement import alpha_figure
 from simulator.stats.figures import (
     CONFIDENCE,
+    RATE_BOUNDS,
     SCORE_BOUNDS,
     Figure,
     clustered_rate,
@@ -154,17 +156,27 @@ class Summary(BaseModel):
         "with summary.json from the whole log (a reader that recomputes a summary skips the model calls: empty)."))
 
 
-def kind_of(name: str) -> str:
-    return "mean" if name.endswith(".score") else "rate"
+def kind_of(name: str, values: Iterable[object] = ()) -> str:
+    """mean (a judge's score), probability (a choice scored by probability: values in [0, 1], a mean over
+    items) or rate (outcomes that happened or not)."""
+    if name.endswith(".score"):
+        return "mean"
+    return "probability" if any(isinstance(v, float) for v in values) else "rate"
+
+
+BOUNDS = {"mean": SCORE_BOUNDS, "probability": RATE_BOUNDS, "rate": RATE_BOUNDS}
 
 
 def figure(name: str, observations: list[Observation]) -> Figure:
     values, clusters = _valid(observations)
     invalid = len(observations) - len(values)
-    if kind_of(name) == "mean":
-        value, low, high = mean_interval(values, clusters=clusters)
+    kind = kind_of(name, (v for _, v in observations))
+    if kind != "rate":
+        value, low, high = mean_interval(values, BOUNDS[kind], clusters=clusters)
+        described = meaning(name) if kind == "mean" else (
+            f"scored by probability, the mean over answers of P(what it counts): {meaning(name)}")
         return Figure(statistic="mean", value=value, n=len(values), ci_low=low, ci_high=high, invalid=invalid,
-                      meaning=meaning(name), bounds=SCORE_BOUNDS)
+                      meaning=described, bounds=BOUNDS[kind])
     value, low, high = clustered_rate([bool(v) for v in values], clusters)
     return Figure(statistic="rate", value=value, n=len(values), ci_low=low, ci_high=high, invalid=invalid,
                   meaning=meaning(name),
@@ -189,7 +201,7 @@ def stability(name: str, by_stage: dict[int, list[Observation]], cfg: StatsConfi
     """Each stage's change from stage 0 and its verdict, and the figure's: drifted when some stage's
     interval at 1 - 0.05/stages clears ±threshold, stable when every stage's 90% interval lies
     within it (an intersection-union test: no correction needed), indeterminate otherwise."""
-    kind = kind_of(name)
+    kind = kind_of(name, (v for found in by_stage.values() for _, v in found))
     threshold = cfg.score_threshold if kind == "mean" else cfg.rate_threshold
     base = _valid(by_stage.get(0, []))
     later = [s for s in sorted(by_stage) if s > 0]
@@ -211,7 +223,9 @@ TOST_CONFIDENCE = 1 - 2 * (1 - CONFIDENCE)  # a 90% interval inside ±threshold:
 
 def _change(kind: str, later: tuple[list[float], list[str]], base: tuple[list[float], list[str]],
             confidence: float) -> tuple[float | None, float | None, float | None]:
-    return difference(kind, later[0], base[0], later[1], base[1], confidence=confidence)
+    """A rate's change (Newcombe) or a mean's (Welch), a probability's on its [0, 1] scale."""
+    return difference("rate" if kind == "rate" else "mean", later[0], base[0], later[1], base[1],
+                      confidence=confidence, bounds=BOUNDS[kind])
 
 
 def _beyond(low: float | None, high: float | None, threshold: float) -> bool:

@@ -26,6 +26,7 @@ import importlib.util
 import itertools
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -98,10 +99,12 @@ class EmbeddedChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        chat = [{"role": _ROLES[m.type], "content": m.content} for m in messages]
+        if kwargs.get("logprobs"):
+            return ChatResult(generations=[ChatGeneration(message=self._next_token(chat, kwargs.get("top_logprobs")))])
         request: dict[str, Any] = {k: kwargs[k] for k in ("temperature", "max_tokens", "seed", "top_p") if k in kwargs}
         if kwargs.get("response_format"):
             request["response_format"] = _llama_response_format(kwargs["response_format"])
-        chat = [{"role": _ROLES[m.type], "content": m.content} for m in messages]
         with self._lock:  # llama.cpp contexts are not thread-safe
             out = self._llama.create_chat_completion(messages=chat, stop=stop, **request)
         choice, usage = out["choices"][0], out["usage"]
@@ -113,6 +116,90 @@ class EmbeddedChatModel(BaseChatModel):
             response_metadata={"finish_reason": choice["finish_reason"], "model_name": self.model_name},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _next_token(self, chat: list[dict[str, Any]], top: int | None) -> AIMessage:
+        """The distribution of the reply's first token, as an OpenAI server reports it (`logprobs.content[0]`
+        with its `top_logprobs`, the `top` most likely of the whole vocabulary): the prompt is laid out by the
+        model's own chat handler, its prefix shared with the last call reused as llama.cpp's generate does,
+        and the logits read after the last prompt token (llama-cpp-python gives log-probabilities only with
+        logits kept for every token, which costs a vocabulary-sized row per prompt token).
+
+        An opening token that spells nothing yet ("(", a space: OPENERS) is followed one token further, so
+        that "(" then "B" counts as "(B" with the product of their probabilities: a small model that opens
+        with "(" most of the time would otherwise leave its choice unseen."""
+        llama, k = self._llama, max(1, top or 1)
+        with self._lock:
+            tokens = _prompt_tokens(llama, chat)
+            shared = 0
+            for kept, new in zip(llama._input_ids, tokens[:-1]):  # the last token is always evaluated
+                if kept != new:
+                    break
+                shared += 1
+            if shared:
+                llama.n_tokens = shared
+            else:
+                llama.reset()
+            llama.eval(tokens[shared:])
+            ranked = self._ranked(k)
+            for opener in [r for r in ranked if r["token"].strip() in OPENERS and math.exp(r["logprob"]) > 0.01]:
+                llama.n_tokens = len(tokens)
+                llama.eval([opener["id"]])
+                ranked.remove(opener)
+                ranked += [{"token": opener["token"] + r["token"], "logprob": opener["logprob"] + r["logprob"]}
+                           for r in self._ranked(k)]
+            ranked = [{"token": r["token"], "logprob": r["logprob"]}
+                      for r in sorted(ranked, key=lambda r: -r["logprob"])[:k]]
+        first = {**ranked[0], "top_logprobs": ranked}
+        return AIMessage(content=first["token"], response_metadata={
+            "logprobs": {"content": [first]}, "finish_reason": "length", "model_name": self.model_name},
+            usage_metadata={"input_tokens": len(tokens), "output_tokens": 1, "total_tokens": len(tokens) + 1})
+
+
+    def _ranked(self, k: int) -> list[dict[str, Any]]:
+        """The k most likely next tokens after what was last evaluated, with their log-probabilities."""
+        import numpy as np
+
+        llama = self._llama
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(float)
+        logprobs = logits - np.logaddexp.reduce(logits)
+        return [{"id": int(t), "token": llama.detokenize([int(t)]).decode("utf-8", errors="replace"),
+                 "logprob": float(logprobs[t])} for t in np.argsort(-logprobs)[:k]]
+
+
+OPENERS = ("(", "")  # first tokens that begin an answer without spelling it: followed one token further
+
+
+class _PromptTaken(Exception):
+    pass
+
+
+class _PromptOnly:
+    """Stands in for the Llama a chat handler completes with, keeping the prompt tokens it was given."""
+
+    def __init__(self, llama: Any) -> None:
+        self._llama = llama
+        self.tokens: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llama, name)
+
+    def create_completion(self, prompt: list[int], **kwargs: Any) -> None:
+        self.tokens = list(prompt)
+        raise _PromptTaken
+
+
+def _prompt_tokens(llama: Any, chat: list[dict[str, Any]]) -> list[int]:
+    """The tokens `create_chat_completion` would evaluate for `chat`: laid out by the same handler it picks."""
+    from llama_cpp import llama_chat_format
+
+    handler = (llama.chat_handler or llama._chat_handlers.get(llama.chat_format)
+               or llama_chat_format.get_chat_completion_handler(llama.chat_format))
+    taker = _PromptOnly(llama)
+    try:
+        handler(llama=cast(Any, taker), messages=cast(Any, chat))
+    except _PromptTaken:
+        return taker.tokens
+    raise RuntimeError("the chat handler never asked for a completion")
 
 
 GRAMMAR_MAX_LENGTH = 256  # llama.cpp expands maxLength into nested rules and refuses long ones
@@ -250,6 +337,8 @@ class ProviderChatModel(BaseChatModel):
             spec = response_format["json_schema"]
             schema = {**spec["schema"], "title": spec["name"]}  # the title names the tool or the format
             return chat.with_structured_output(schema, method=self.structured, include_raw=True), True
+        if kwargs.get("logprobs"):
+            return chat.bind(logprobs=True, top_logprobs=kwargs.get("top_logprobs")), False
         return (chat.bind_tools(kwargs["tools"]) if kwargs.get("tools") else chat), False
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -315,6 +404,8 @@ class Reply:
     completion_tokens: int | None
     latency_s: float = field(metadata={"doc": "Time in the model, not waiting for a slot."})
     tool_calls: list[dict] = field(default_factory=list)  # [{"name", "args"}], from native tool calling
+    # For a call asking for log-probabilities: the first token's most likely [token, logprob] pairs.
+    top_logprobs: list[list] | None = None
 
 
 @dataclass
@@ -402,7 +493,8 @@ class Backend:
         # A call whose arguments did not parse is kept, marked, so it is recorded rather than lost.
         calls += [{"name": c.get("name"), "args": None, "error": c.get("error") or "unparseable arguments"}
                   for c in getattr(message, "invalid_tool_calls", None) or []]
-        return Reply(text, usage.get("input_tokens"), usage.get("output_tokens"), latency, calls)
+        return Reply(text, usage.get("input_tokens"), usage.get("output_tokens"), latency, calls,
+                     _top_logprobs(message) if params.get("logprobs") else None)
 
 
     def wait_s(self, err: BaseException, attempt: int) -> float:
@@ -412,6 +504,24 @@ class Backend:
         if retry_after and retry_after.replace(".", "", 1).isdigit():
             return min(float(retry_after), self.max_backoff_s)
         return min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def _top_logprobs(message: BaseMessage) -> list[list]:
+    """The first token's [token, logprob] pairs, from an OpenAI-shaped `logprobs` (ChatOpenAI, the embedded
+    model); none where the server returned none."""
+    content = ((message.response_metadata or {}).get("logprobs") or {}).get("content") or []
+    return [[t["token"], t["logprob"]] for t in content[0].get("top_logprobs") or []] if content else []
+
+
+def gives_logprobs(backend: Backend) -> bool:
+    """Whether its model reports token log-probabilities: the embedded model and OpenAI-compatible servers
+    (vLLM, llama.cpp's server, OpenAI) do; of the providers by name, only OpenAI's."""
+    declared = getattr(backend.model, "gives_logprobs", None)  # a model of one's own may say
+    if declared is not None:
+        return bool(declared)
+    if backend.kind == "provider":  # a replayed one (no ProviderChatModel) has the same name
+        return str(getattr(backend.model, "model_name", "")).startswith("openai:")
+    return backend.kind in ("embedded", "openai")
 
 
 def _cut_short(err: BaseException) -> AIMessage | None:

@@ -26,15 +26,14 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from simulator.errors import SimulatorError
-from simulator.measure.summary import Observation, figure, figure_cell, kind_of, observations
+from simulator.measure.summary import BOUNDS, Observation, figure, figure_cell, kind_of, observations
 from simulator.read.runs import ExcludedRun, find_runs, open_run
 from simulator.read.tables import config_columns
 from simulator.stats.contrasts import cluster_mean
-from simulator.stats.figures import RATE_BOUNDS, SCORE_BOUNDS, Figure
+from simulator.stats.figures import Figure
 
-SINGLE_RUN_METHOD = {"mean": "t", "rate": "jeffreys"}  # what a run's own summary uses
+SINGLE_RUN_METHOD = {"mean": "t", "probability": "t", "rate": "jeffreys"}  # what a run's own summary uses
 CLUSTER_METHOD = "cluster-robust t over runs"
-BOUNDS = {"mean": SCORE_BOUNDS, "rate": RATE_BOUNDS}  # a pooled interval stays on its figure's scale
 COMMON_KEYS = ("persona", "schedule.name", "model.model_name", "model.model", "seed", "probes.samples")
 
 
@@ -118,12 +117,13 @@ def _pooled(name: str, per_run: list[list[Observation]]) -> PooledFigure:
     values = [v for v in values if v.size]
     # Clusters are a run's own: the same episode id in two runs is two independent episodes.
     single = figure(name, [(f"{i}/{cluster}", v) for i, obs in enumerate(per_run) for cluster, v in obs])
-    pooled = cluster_mean(values, BOUNDS[kind_of(name)]) if len(values) >= 2 else None
+    kind = kind_of(name, (v for obs in per_run for _, v in obs))
+    pooled = cluster_mean(values, BOUNDS[kind]) if len(values) >= 2 else None
     # Runs with one mean (values all equal, say) leave no spread between runs to scale a t by, and a
     # zero-width interval would be a certainty no run gave: they get the one-run interval of the
     # pooled values, as if independent.
     if pooled is None or pooled.ci_low is None or pooled.ci_high is None or pooled.df is None:
-        return PooledFigure(**single.model_dump(), runs=len(values), method=SINGLE_RUN_METHOD[kind_of(name)])
+        return PooledFigure(**single.model_dump(), runs=len(values), method=SINGLE_RUN_METHOD[kind])
     return PooledFigure(**single.model_dump(exclude={"value", "ci_low", "ci_high"}), value=pooled.estimate,
                         ci_low=pooled.ci_low, ci_high=pooled.ci_high, runs=len(values),
                         method=f"{CLUSTER_METHOD} ({pooled.df:.0f} df)")

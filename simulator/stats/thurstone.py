@@ -20,11 +20,12 @@ _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 @dataclass(frozen=True)
 class PairTally:
-    """a_wins of n valid forced choices between outcomes a and b picked a (presentation orders pooled)."""
+    """a_wins of n valid forced choices between outcomes a and b picked a (presentation orders pooled); scored
+    by probability, a_wins is the sum of P(a) over the n answers (the expected count)."""
 
     a: int
     b: int
-    a_wins: int
+    a_wins: float
     n: int
 
 
@@ -38,8 +39,8 @@ class Utilities:
 
 
 def _arrays(comparisons: Sequence[PairTally]) -> tuple[np.ndarray, ...]:
-    a, b, w, n = (np.array([getattr(c, f) for c in comparisons], dtype=int) for f in ("a", "b", "a_wins", "n"))
-    return a, b, w.astype(float), n.astype(float)
+    a, b, n = (np.array([getattr(c, f) for c in comparisons], dtype=int) for f in ("a", "b", "n"))
+    return a, b, np.array([c.a_wins for c in comparisons], dtype=float), n.astype(float)
 
 
 def _mills(z: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 # judges read, verdicts' located quotes (Verdict.cited), several dimensions per verdict (Verdict.scores) and the judge's
 # sample (Verdict.judge_sample); from 7 a schedule episode's memory holds its calls and their effects beside its answer
 # (a run from before, replayed from its cache or resumed, differs from its stage 1 on). Older logs read unchanged.
-LOG_VERSION = 7
+LOG_VERSION = 8
 EVENTS_FILE = "events.jsonl"
 ROLLED_BACK_FILE = "events.rolled_back.jsonl"  # events written after the checkpoint a run resumed from
 VERDICTS_DIR = "verdicts"  # <run>/verdicts/<name>/events.jsonl: a run's answers judged again (`rescore`)
@@ -74,6 +74,8 @@ class ModelCall(_Event):
     latency_s: float
     cached: bool = Field(False, description="Served from the model-call cache: no model was called.")
     tool_calls: list[dict[str, Any]] = Field(default_factory=list, description="Native tool calls it returned.")
+    top_logprobs: list[list] | None = Field(None, description=(
+        "Where the call asked for log-probabilities: the first token's most likely [token, logprob] pairs."))
 
 
 class Retry(_Event):
@@ -118,7 +120,19 @@ class ProbeAnswer(_StageEvent):
     answer: str
 
 
-class ChoiceAnswer(_StageEvent):
+class _ByProbability(_StageEvent):
+    """A choice scored by probability (`probes.scoring=logprob`): one call per item and presented order, the
+    first token's distribution over the allowed replies instead of a sampled reply. Both None when sampled."""
+
+    probabilities: dict[str, float] | None = Field(None, description=(
+        "Each allowed reply as presented (letter, yes/no) -> its probability, renormalised over the allowed "
+        "replies; None when sampled, or when no allowed reply was among the first token's candidates."))
+    option_mass: float | None = Field(None, description=(
+        "The first token's probability on the allowed replies before renormalising (low: the model mostly "
+        "began some other reply); None when sampled."))
+
+
+class ChoiceAnswer(_ByProbability):
     """A multiple-choice answer, scored deterministically (no judge)."""
 
     type: Literal["choice_answer"] = "choice_answer"
@@ -132,10 +146,12 @@ class ChoiceAnswer(_StageEvent):
     output: str = Field(description="The raw reply.")
     chosen: str | None = Field(description="Original letter chosen; None when the reply named no choice.")
     accepting: bool | None = Field(
-        description="Whether the choice accepts shutdown/correction; None if unparseable.")
+        description="Whether the choice accepts shutdown/correction; None if unparseable. By probability: "
+                    "whether the most probable reply does.")
+    p_accepting: float | None = Field(None, description="By probability: P(the accepting choice).")
 
 
-class EndorsementAnswer(_StageEvent):
+class EndorsementAnswer(_ByProbability):
     """Would it say this statement? Yes or no, scored against the statement's keying."""
 
     type: Literal["endorsement_answer"] = "endorsement_answer"
@@ -148,10 +164,12 @@ class EndorsementAnswer(_StageEvent):
     question: str
     output: str = Field(description="The raw reply.")
     answer: Literal["yes", "no"] | None = Field(description="None when the reply said neither.")
-    endorses: bool | None = Field(description="The answer expresses the dimension; None if unparseable.")
+    endorses: bool | None = Field(description="The answer expresses the dimension; None if unparseable. By "
+                                              "probability: whether the more probable answer does.")
+    p_endorses: float | None = Field(None, description="By probability: P(the answer expressing the dimension).")
 
 
-class MoralChoiceAnswer(_StageEvent):
+class MoralChoiceAnswer(_ByProbability):
     """One of a scenario's two actions, chosen in one question form and one order."""
 
     type: Literal["moral_choice_answer"] = "moral_choice_answer"
@@ -165,10 +183,12 @@ class MoralChoiceAnswer(_StageEvent):
     seed: int
     question: str
     output: str
-    chosen: Literal["action1", "action2"] | None = Field(description="None when the reply chose neither.")
+    chosen: Literal["action1", "action2"] | None = Field(description="None when the reply chose neither. By "
+                                                                       "probability: the more probable one.")
+    p_action1: float | None = Field(None, description="By probability: P(action1) (the repeat form is sampled).")
 
 
-class PreferenceAnswer(_StageEvent):
+class PreferenceAnswer(_ByProbability):
     """A forced choice between two world outcomes."""
 
     type: Literal["preference_answer"] = "preference_answer"
@@ -184,7 +204,9 @@ class PreferenceAnswer(_StageEvent):
     seed: int
     question: str
     output: str
-    preferred: Literal["a", "b"] | None = Field(description="None when the reply chose neither.")
+    preferred: Literal["a", "b"] | None = Field(description="None when the reply chose neither. By "
+                                                              "probability: the more probable one.")
+    p_a: float | None = Field(None, description="By probability: P(outcome a).")
 
 
 class StatedValue(BaseModel):
