@@ -92,8 +92,9 @@ def main(args: argparse.Namespace) -> None:
             per_call = width * math.sqrt(made[instrument])
             efficiency[(instrument, scoring)].append(per_call)
             if name == "shutdown_mc.accepting" or name.startswith("endorsement.self_pres"):
-                print(f"{name:30s} {persona:28s} {scoring:8s} {f['value']:6.3f} [{f['ci_low']:.3f}, {f['ci_high']:.3f}] "
-                      f"{width:6.3f} {f['n']:4d} {made[instrument]:5d} {per_call:17.3f}")
+                interval = f"[{f['ci_low']:.3f}, {f['ci_high']:.3f}]"
+                print(f"{name:30s} {persona:28s} {scoring:8s} {f['value']:6.3f} {interval:>16s} {width:6.3f}"
+                      f" {f['n']:4d} {made[instrument]:5d} {per_call:17.3f}")
     print("\nwidth x sqrt(calls), mean over figures and personas (lower: more precise per call); ratio logprob/sample:")
     for instrument in ("shutdown_mc", "endorsement"):
         s, lp = (sum(v) / len(v) if (v := efficiency[(instrument, k)]) else float("nan") for k in SCORINGS)

@@ -467,6 +467,9 @@ class RunConfig:
     # (simulate -v) shows it on the terminal too. Neither changes what the run computes.
     progress: str = "auto"
     verbose: bool = False
+    # Print the bill instead of running (simulate --plan): the model calls and prompt and completion tokens per
+    # stage and step, and their total, from the config alone; no model is loaded or called, nothing is written.
+    plan: bool = False
 
 
 class WorkingFolderConf(SearchPathPlugin):

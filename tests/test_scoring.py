@@ -12,10 +12,12 @@ import math
 import pytest
 
 from simulator.config import PROJECT_ROOT
+from simulator.errors import SimulatorError
 from simulator.instruments.constrained import option_probabilities
+from simulator.loop.progress import plan
 from simulator.measure.summary import SUMMARY_FILE
 from simulator.trajectory import ChoiceAnswer, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer, read_events
-from tests.conftest import NO_VALUES, SMALL_VALUES, run_scripted
+from tests.conftest import NO_VALUES, SMALL_VALUES, make_config, run_scripted
 from tests.controls import choice_policy
 from tests.scripted_model import ScriptedChatModel
 
@@ -91,8 +93,9 @@ def test_each_item_is_asked_once_in_each_order(policy_runs):
 
 def test_endorsement_by_probability_asks_each_statement_once(tmp_path):
     model = ScriptedChatModel(gives_logprobs=True, first_tokens=lambda p: first_tokens({"Yes": 0.7, " no": 0.3}))
-    run_dir = run_scripted(tmp_path / "r", "schedule.stages=1", "probes.endorsement.limit=2", "probes.moral_choice=null",
-                           "probes.utilities=null", "probes.core_values=null", "probes.shutdown_mc=null",
+    run_dir = run_scripted(tmp_path / "r", "schedule.stages=1", "probes.endorsement.limit=2",
+                           "probes.moral_choice=null", "probes.utilities=null", "probes.core_values=null",
+                           "probes.shutdown_mc=null",
                            "probes.shutdown_behaviour=null", "probes.open={}",
                            "judge.spec_rubric=null", "judge.awareness_rubric=null", LOGPROB, model=model)
     answers = [e for e in read_events(run_dir) if isinstance(e, EndorsementAnswer)]
@@ -134,7 +137,12 @@ def test_a_model_without_log_probabilities_is_sampled_and_says_so(tmp_path, capl
 
 
 def test_an_unknown_scoring_is_refused_with_its_name(tmp_path):
-    from simulator.errors import SimulatorError
-
     with pytest.raises(SimulatorError, match="probes.scoring"):
         run_scripted(tmp_path / "r", *MC_ONLY, "probes.scoring=logprobs")
+
+
+def test_the_plan_counts_one_token_calls_per_item_and_order(policy_runs):
+    step = next(s for s in plan(make_config(*MC_ONLY, LOGPROB), "embedded") if s.name == "shutdown_mc")
+    made = [e for e in read_events(policy_runs["uniform"]) if e.type == "model_call" and e.instrument == "shutdown_mc"]
+    assert step.planned.calls == len(made) == 16
+    assert step.planned.completion_tokens == 16  # one token each

@@ -17,21 +17,29 @@ from omegaconf.errors import OmegaConfBaseException
 
 from simulator.config import RunConfig, register_configs
 from simulator.errors import SimulatorError
-from simulator.loop.progress import Display
-from simulator.loop.run import batch, execute_batch, prepare, start_mode
+from simulator.instruments import tokens
+from simulator.loop.progress import Display, bill, bill_rows, plan
+from simulator.loop.run import batch, check, execute_batch, prepare, start_mode
 from simulator.measure.summary import Summary, format_table
+from simulator.models.backends import model_kind
 from simulator.models.server import describe_exit, serving
 from simulator.trajectory.sweep import JobOutcome, planned_jobs
 
 register_configs()
 HYDRA_ONLY = {".hydra", "simulate.log"}  # what Hydra writes before the task function runs
 VERBOSE = ("-v", "--verbose")  # simulate -v: verbose=true (Hydra's own flags leave -v free)
+PLAN = "--plan"  # simulate --plan: plan=true, the bill without the run
 
 
 def simulate() -> None:
     """The console script: `-v` (`--verbose`) stands for `verbose=true`, the line per model call on the
-    terminal too; everything else goes to the Hydra app as given."""
-    sys.argv[1:] = ["verbose=true" if arg in VERBOSE else arg for arg in sys.argv[1:]]
+    terminal too, and `--plan` for `plan=true`, the bill instead of the run; everything else goes to the Hydra
+    app as given. The overrides they stand for go last: argparse takes overrides only in one run, so one put where
+    the flag was would cut off those after a flag (`simulate -v -m seed=0,1`)."""
+    sugar = {**dict.fromkeys(VERBOSE, "verbose=true"), PLAN: "plan=true"}
+    given = sys.argv[1:]
+    stands_for = list(dict.fromkeys(sugar[arg] for arg in given if arg in sugar))
+    sys.argv[1:] = [arg for arg in given if arg not in sugar] + stands_for
     app()
 
 
@@ -45,6 +53,8 @@ def app(cfg: DictConfig) -> JobOutcome:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         run_cfg = cast(RunConfig, OmegaConf.to_object(cfg))
+        if run_cfg.plan:
+            return _plan(run_cfg, run_dir)
         display = Display(_progress(run_cfg.progress), run_cfg.verbose, job=_job())
         planned = [(c, d, start_mode(d, c)) for c, d in batch(run_cfg, run_dir)]
         if all(mode == "skip" for *_, mode in planned):
@@ -75,6 +85,26 @@ def app(cfg: DictConfig) -> JobOutcome:
         return _fail("\n".join(failures))
     print(f"\nrun folder: {run_dir}")
     return JobOutcome("resumed" if any(mode == "resume" for *_, mode in planned) else "completed")
+
+
+def _plan(cfg: RunConfig, run_dir: Path) -> JobOutcome:
+    """plan=true: the config checked as a run checks it (`check`, and the run-count options), then the bill
+    printed: no model is built, no server started, and the folder Hydra made for the job is removed again."""
+    try:
+        batch(cfg, run_dir)
+        check(cfg)
+        kind = model_kind(cfg.model)
+        with tokens.counting(cfg.model) as counted_by:
+            steps = plan(cfg, kind)
+            job = _job()
+            title = f"{job + ': ' if job else ''}the plan of this run: no model is loaded or called"
+            print(bill(cfg, steps, counted_by, title) + "\n", flush=True)
+    finally:
+        _discard_if_unused(run_dir)
+    total = bill_rows(steps)[2]
+    return JobOutcome("planned", planned={"calls": total.calls * cfg.runs.count, "exact": total.exact,
+                                          "prompt_tokens": total.prompt_tokens * cfg.runs.count,
+                                          "completion_tokens": total.completion_tokens * cfg.runs.count})
 
 
 def _progress(mode: str) -> str:

@@ -27,6 +27,7 @@ from functools import lru_cache
 from simulator.config import ChoiceInstrumentConfig, ProbesConfig, RunConfig, SamplingConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
+from simulator.instruments import tokens
 from simulator.instruments.constrained import (
     ask_probabilities,
     by_probability,
@@ -197,9 +198,15 @@ class ShutdownChoice(Instrument):
         return []
 
     def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
+        """One call per item and sample, its question rendered as `administer_choices` renders it."""
         mc = cfg.probes.shutdown_mc
+        if mc is None:
+            return Planned()
         scored = planned_by_probability(cfg, model_kind)
-        return Planned(sum(asked(item, cfg.probes, scored) for item in selected_items(mc)) if mc else 0)
+        questions = [render(item, presentation(item, n, position), cfg.prompts.choice_instruction)
+                     for position, item in enumerate(selected_items(mc))
+                     for n in range(asked(item, cfg.probes, scored))]
+        return tokens.persona_calls(cfg, stage, questions, 1 if scored else mc.max_tokens)
 
     def observe(self, e: ChoiceAnswer) -> list[tuple[str, str, Value]]:
         return [(f"{e.instrument}.accepting", e.answer_id, accepting(e))]

@@ -6,6 +6,7 @@ import asyncio
 
 from simulator.config import RunConfig
 from simulator.context.state import RunContext, derive_seed
+from simulator.instruments import tokens
 from simulator.instruments.instrument import Instrument, Planned, Shown, Value
 from simulator.trajectory import CORE_VALUES, ProbeAnswer, ValuesVerdict
 
@@ -51,7 +52,9 @@ class CoreValues(Instrument):
         return await administer_core_values(ctx, stage, self_notes)
 
     def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
-        return Planned(cfg.probes.core_values.samples if cfg.probes.core_values else 0)
+        c = cfg.probes.core_values
+        return tokens.persona_calls(cfg, stage, [c.question] * c.samples, cfg.probes.sampling.max_tokens) if c \
+            else Planned()
 
     def observe(self, e: ValuesVerdict) -> list[tuple[str, str, Value]]:
         return comparisons(e)

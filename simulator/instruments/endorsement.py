@@ -24,6 +24,7 @@ from pathlib import Path
 from simulator.config import EndorsementConfig, ProbesConfig, RunConfig, StatsConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
+from simulator.instruments import tokens
 from simulator.instruments.constrained import (
     YES_NO,
     ask_enum,
@@ -164,7 +165,9 @@ class Endorsement(Instrument):
         e = cfg.probes.endorsement
         if e is None:
             return Planned()
-        return Planned(len(selected_statements(e)) * (1 if planned_by_probability(cfg, model_kind) else e.samples))
+        scored = planned_by_probability(cfg, model_kind)
+        questions = [cfg.prompts.endorsement_question.format(statement=s.text) for s in selected_statements(e)]
+        return tokens.persona_calls(cfg, stage, questions * (1 if scored else e.samples), 1 if scored else e.max_tokens)
 
     def observe(self, e: EndorsementAnswer) -> list[tuple[str, str, Value]]:
         return [(f"{NAME}.{e.dimension}", e.answer_id, value(e))]

@@ -40,13 +40,19 @@ class Shown(NamedTuple):
 @dataclass(frozen=True)
 class Planned:
     """The model calls a step of a stage makes: exact where the config fixes them, else an estimate (where the
-    count depends on the replies: an episode's steps, a judge's retries of invalid output)."""
+    count depends on the replies: an episode's steps, a judge's retries of invalid output). With them, their
+    tokens (`simulator.instruments.tokens`): `prompt_tokens` always an estimate (of the prompts the calls would
+    render: their fixed texts counted, what grows with the run, memories and notes, estimated from the config),
+    `completion_tokens` a bound (each call's max_tokens; an estimate too where the calls are)."""
 
     calls: int = 0
     exact: bool = True
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     def __add__(self, other: Planned) -> Planned:
-        return Planned(self.calls + other.calls, self.exact and other.exact)
+        return Planned(self.calls + other.calls, self.exact and other.exact, self.prompt_tokens + other.prompt_tokens,
+                       self.completion_tokens + other.completion_tokens)
 
     def __str__(self) -> str:
         return f"{'' if self.exact else '≈'}{self.calls:,}"

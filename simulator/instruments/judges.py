@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from simulator.config import CoreValuesConfig, RunConfig, SamplingConfig
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
+from simulator.instruments import tokens
 from simulator.instruments.instrument import Planned
 from simulator.instruments.rubric import (
     QUOTE_CHARS,
@@ -220,24 +221,49 @@ async def judge_stage(ctx: RunContext, answers: list[ProbeAnswer], episodes: lis
     return baseline
 
 
-def planned(cfg: RunConfig, schedule_episodes: int, shutdown_episodes: int) -> Planned:
+def planned(cfg: RunConfig, schedule_episodes: int, shutdown_episodes: int, episode_tokens: int = 0,
+            shutdown_tokens: int = 0) -> Planned:
     """The judge calls of a stage's `judge_stage`, one per verdict (an estimate: invalid output is retried, and the
     values are compared with stage 0's only where stage 0 listed some): rubric scores of the open answers, the
     values judge's list and comparison per core-values answer, spec adherence and awareness of the answers each
-    reads and of the episodes (`schedule_episodes` of the schedule, `shutdown_episodes` shutdown ones)."""
+    reads and of the episodes (`schedule_episodes` of the schedule, `shutdown_episodes` shutdown ones). Their
+    prompts are the rubrics rendered with each question; an answer is taken at its bound (probes.sampling.max_tokens),
+    an episode's transcript at `episode_tokens` (a shutdown episode's at `shutdown_tokens`), as the caller estimates."""
     judge, probes = cfg.judge, cfg.probes
-    per_question = [probes.samples] * sum(len(o.questions) for o in probes.open.values())
-    core = [probes.core_values.samples] if probes.core_values else []
+    constitution = tokens.persona_of(cfg).constitution
+    asked = [(name, q) for name, o in probes.open.items() for q in o.questions]
+    core = probes.core_values
+    # (the answer's instrument, its question) per answer, and the number of that question's sample
+    answers = [(name, q, n) for name, q in asked for n in range(probes.samples)]
+    answers += [(CORE_VALUES, core.question, n) for n in range(core.samples)] if core else []
+    answer_tokens = probes.sampling.max_tokens
 
-    def first(samples: int) -> int:  # answers `first_samples` keeps
-        return sum(n if samples <= 0 else min(n, samples) for n in per_question + core)
+    def first(samples: int) -> list[str]:  # the questions of the answers `first_samples` keeps
+        return [q for _, q, n in answers if samples <= 0 or n < samples]
 
-    calls = sum(per_question) * judge.samples + 2 * sum(core)
+    def rubric_calls(path: str, questions: list[str], extra: int) -> Planned:
+        rubric = load_rubric(path)
+        return tokens.judge_calls(cfg, [rubric.prompt(q, "", constitution) for q in questions] * judge.samples,
+                                  judge.sampling.max_tokens, extra)
+
+    found = Planned(exact=False)
+    for name, o in probes.open.items():
+        found += rubric_calls(o.rubric, [q for n, q, _ in answers if n == name], answer_tokens)
+    if core:
+        values = [_template(core.list_rubric, "answer").substitute(answer=""),
+                  _template(core.compare_rubric, "answer", "values").substitute(answer="", values="")]
+        found += tokens.judge_calls(cfg, values * core.samples, max(judge.sampling.max_tokens, MAX_VALUES_CHARS),
+                                    answer_tokens)
+    episode, head = [TASK_IS_MESSAGE_1] * schedule_episodes, tokens.count(TRANSCRIPT_HEAD)
+    episode_tokens, shutdown_tokens = episode_tokens + head, shutdown_tokens + head
     if judge.spec_rubric is not None:
-        calls += (schedule_episodes + first(judge.spec_samples)) * judge.samples
+        found += rubric_calls(judge.spec_rubric, episode, episode_tokens)
+        found += rubric_calls(judge.spec_rubric, first(judge.spec_samples), answer_tokens)
     if judge.awareness_rubric is not None:
-        calls += (schedule_episodes + shutdown_episodes + first(judge.awareness_samples)) * judge.samples
-    return Planned(calls, exact=False)
+        found += rubric_calls(judge.awareness_rubric, episode, episode_tokens)
+        found += rubric_calls(judge.awareness_rubric, [TASK_IS_MESSAGE_1] * shutdown_episodes, shutdown_tokens)
+        found += rubric_calls(judge.awareness_rubric, first(judge.awareness_samples), answer_tokens)
+    return found
 
 
 async def _all(ctx: RunContext, targets: list[Target], instrument: str, rubric: str) -> None:

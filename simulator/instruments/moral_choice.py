@@ -24,6 +24,7 @@ from functools import lru_cache
 from simulator.config import MoralChoiceConfig, ProbesConfig, RunConfig, StatsConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
+from simulator.instruments import tokens
 from simulator.instruments.constrained import (
     AB,
     YES_NO,
@@ -121,6 +122,11 @@ def selected_scenarios(cfg: MoralChoiceConfig) -> list[MoralScenario]:
     return list(_selected(tuple(cfg.scenarios), cfg.limit))
 
 
+def question_for(template: Template, s: MoralScenario, shown: list[str]) -> str:
+    """A scenario asked in one form, its actions in the order shown."""
+    return (template.header + template.question.format(s.context, *shown)).strip()
+
+
 def values_for(form: str, shown: list[str]) -> list[str]:
     return {"ab": AB, "compare": YES_NO, "repeat": shown}[form]
 
@@ -153,8 +159,7 @@ async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) 
     async def ask(s: MoralScenario, form: str, reverse: bool, sample: int) -> MoralChoiceAnswer:
         order = ["action2", "action1"] if reverse else ["action1", "action2"]
         shown = [getattr(s, a) for a in order]
-        t = templates[form]
-        question = (t.header + t.question.format(s.context, *shown)).strip()
+        question = question_for(templates[form], s, shown)
         tag = "21" if reverse else "12"
         seed = derive_seed(ctx.cfg.seed, stage, NAME, s.id, form, tag, sample)
         values = values_for(form, shown)
@@ -218,8 +223,16 @@ class MoralChoice(Instrument):
         m = cfg.probes.moral_choice
         if m is None:
             return Planned()
+        templates = load_templates(m.templates)
         scored = planned_by_probability(cfg, model_kind)
-        return Planned(len(selected_scenarios(m)) * 2 * sum(samples(form, m, scored) for form in FORMS))
+        planned = Planned()
+        for form in FORMS:
+            questions = [question_for(templates[form], s, shown) for s in selected_scenarios(m)
+                         for shown in ([s.action1, s.action2], [s.action2, s.action1])]
+            one_token = scored and form in SCORED_FORMS
+            planned += tokens.persona_calls(cfg, stage, questions * samples(form, m, scored),
+                                            1 if one_token else m.max_tokens)
+        return planned
 
     def observe(self, e: MoralChoiceAnswer) -> list[tuple[str, str, Value]]:
         took: Value = value(e) if e.option_mass is not None else None if e.chosen is None else e.chosen == "action1"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from simulator.config import RunConfig
 from simulator.context.state import RunContext, derive_seed
-from simulator.instruments import verdicts
+from simulator.instruments import tokens, verdicts
 from simulator.instruments.instrument import Instrument, Observations, Planned, observed
 from simulator.trajectory import CORE_VALUES, SPEC_ADHERENCE, Event, ProbeAnswer
 
@@ -54,7 +54,9 @@ class OpenQuestions(Instrument):
         return await administer_open(ctx, stage, self_notes)
 
     def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
-        return Planned(sum(len(o.questions) for o in cfg.probes.open.values()) * cfg.probes.samples)
+        """Every question of every set, `probes.samples` times."""
+        questions = [q for o in cfg.probes.open.values() for q in o.questions]
+        return tokens.persona_calls(cfg, stage, questions * cfg.probes.samples, cfg.probes.sampling.max_tokens)
 
     def observations(self, events: list[Event]) -> Observations:
         """Each answer's scores (the mean of its judge samples); one the run stopped before judging is invalid."""

@@ -51,7 +51,7 @@ from simulator.config import OptionsConfig, ProbesConfig, RunConfig, SamplingCon
 from simulator.context.memory import Recalled
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
-from simulator.instruments import judges
+from simulator.instruments import judges, tokens
 from simulator.instruments.constrained import enum_format, parse_enum
 from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, Value
 from simulator.instruments.judges import Target
@@ -328,10 +328,21 @@ class Options(Instrument):
 
     def planned(self, cfg: RunConfig, stage: int, model_kind: str) -> Planned:
         """About three calls per situation and sample: its list, its choice and the judge's classes (no choice
-        and no judge where it listed nothing; the judge's retries on top)."""
+        and no judge where it listed nothing; the judge's retries on top). The choice and the judge read its list,
+        taken at its bound (max_tokens)."""
         o = cfg.probes.options
         samples = samples_of(o, model_kind) if o else 0
-        return Planned(3 * len(o.situations) * samples, exact=False) if o and samples else Planned()
+        if o is None or not samples:
+            return Planned()
+        texts = [text for text in o.situations.values() for _ in range(samples)]
+        listed = tokens.persona_calls(cfg, stage, [f"{t}\n\n{o.list_question}" for t in texts], o.max_tokens, False)
+        choices = tokens.persona_calls(cfg, stage, [f"{t}\n\n" + o.choice_question.replace("{actions}", "")
+                                                    for t in texts], CHOICE_TOKENS, False)
+        classes = "\n".join(f"- {name}: {c.definition}" for name, c in load_taxonomy(o.taxonomy).items())
+        prompts = [load_rubric(o.rubric).substitute(classes=classes, situation=t, actions="") for t in texts]
+        judged = tokens.judge_calls(cfg, prompts, max(cfg.judge.sampling.max_tokens,
+                                                      PER_ACTION_CHARS * o.max_actions + 32), o.max_tokens)
+        return listed + choices + Planned(0, False, len(texts) * o.max_tokens) + judged
 
     def meaning(self, figure: str) -> str | None:
         """Its figures are named after the taxonomy's classes, which a file defines: one text per kind."""

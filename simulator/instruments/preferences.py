@@ -19,6 +19,7 @@ from functools import lru_cache
 from simulator.config import ProbesConfig, RunConfig, StatsConfig, UtilitiesConfig, resolve_path
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
+from simulator.instruments import tokens
 from simulator.instruments.constrained import (
     AB,
     ask_enum,
@@ -221,7 +222,11 @@ class Utilities(Instrument):
         u = cfg.probes.utilities
         if u is None:
             return Planned()
-        return Planned(len(selected_pairs(u)) * 2 * (1 if planned_by_probability(cfg, model_kind) else u.samples))
+        scored = planned_by_probability(cfg, model_kind)
+        texts = [o.text for o in selected_outcomes(u)]
+        questions = [cfg.prompts.preferences_question.format(first=texts[x], second=texts[y])
+                     for a, b in selected_pairs(u) for x, y in ((a, b), (b, a))]
+        return tokens.persona_calls(cfg, stage, questions * (1 if scored else u.samples), 1 if scored else u.max_tokens)
 
     def whole(self, events: list[Event], cfg: StatsConfig, config: dict) -> tuple[StageFigures, Profile | None]:
         folds = ((config.get("probes") or {}).get("utilities") or {}).get("folds", 5)

@@ -55,7 +55,7 @@ from simulator.config import (
 from simulator.context.memory import Recalled
 from simulator.context.state import RunContext, derive_seed
 from simulator.errors import SimulatorError
-from simulator.instruments import judges
+from simulator.instruments import judges, tokens
 from simulator.instruments.constrained import YES_NO, enum_format, parse_enum, parse_yes_no
 from simulator.instruments.instrument import Instrument, Planned, Shown, StageFigures, Value
 from simulator.instruments.judges import Target
@@ -72,6 +72,7 @@ from simulator.world.sandbox import limits_from
 NAME = "shutdown_behaviour"
 PLACEBO = "placebo"
 SCORED = ("resisted", "complied", "neither")  # episodes that say how it reacted to an announced shutdown
+SESSION_STEP_TOKENS = 24  # a step as the session so far shows it ("$ ./next_task" and what came back), estimated
 SERVED = ("openai", "provider")  # the kinds of served models (vLLM, a provider's API): the free shell and
 # Palisade-sized samples
 
@@ -548,11 +549,26 @@ class ShutdownBehaviour(Instrument):
         """An estimate per episode halfway between the compliant path's warn_after + 3 calls (its stance, a
         ./next_task per task until the one that shuts it down, its admission) and the cap's max_steps + 2: an
         episode ends when the machine does, when it submits (a call more) or at max_steps, and a discovery judge
-        may add one."""
+        may add one (not counted). Each call's prompt is the session's introduction, the session so far (half an
+        episode's steps of SESSION_STEP_TOKENS on average) and the question; each reply at most max_tokens (a menu
+        command, the stance, the admission) or command_max_tokens (a shell step, the answers)."""
         b = cfg.probes.shutdown_behaviour
         episodes = episodes_at_stage(b, model_kind)
-        return Planned(episodes * (b.warn_after + 3 + b.max_steps + 2) // 2, exact=False) if b and episodes \
-            else Planned()
+        if b is None or not episodes:
+            return Planned()
+        calls = episodes * (b.warn_after + 3 + b.max_steps + 2) // 2
+        per_episode, salience, samples = calls / episodes, salience_of(b, model_kind), samples_of(b, model_kind)
+        commands = menu(0) if salience == 4 else []
+        prompt = 0.0
+        for c in conditions(b, salience):
+            listing = "Commands you can run:\n" + "\n".join(commands) if commands else b.shell_tools
+            intro = "\n\n".join(filter(None, [b.instructions, b.task, c.instruction.user, listing]))
+            one = tokens.persona_calls(cfg, stage, [f"{intro}\n\nSession so far:\n\n\n{b.continue_message}"], 0,
+                                       system_extra=c.instruction.system)
+            prompt += samples * per_episode * (one.prompt_tokens + SESSION_STEP_TOKENS * per_episode / 2)
+        short, long = (per_episode - 1, 1) if commands else (2, per_episode - 2)
+        completion = episodes * (short * b.max_tokens + long * b.command_max_tokens)
+        return Planned(calls, False, round(prompt), round(completion))
 
     def cluster(self, measurement_id: str) -> str:
         """Each episode is its own: a variant is a fixed condition (Palisade reports per variant; the

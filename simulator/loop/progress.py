@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,10 +32,11 @@ from simulator import instruments
 from simulator.config import RunConfig
 from simulator.context.state import Observer, calls_log
 from simulator.errors import SimulatorError
-from simulator.instruments import judges, shutdown_episode
+from simulator.instruments import judges, shutdown_episode, tokens
 from simulator.instruments.instrument import Planned
 from simulator.loop import operators
 from simulator.models.backends import Reply
+from simulator.world.tools import described
 
 MODES = ("auto", "live", "plain", "off")
 BEGIN = "begin"  # a stage's first step: its operators applied, its documents read (no model call)
@@ -53,16 +54,49 @@ class Step:
 
 def episode_calls(cfg: RunConfig, stage: int) -> Planned:
     """The schedule's episodes at this stage: its thinking passes, a call a tool step (two where the tool takes
-    arguments; the episode may finish sooner), its answer and a critique and revision."""
+    arguments; the episode may finish sooner), its answer and a critique and revision. Each call's prompt is its
+    task, the tools' descriptions and what it has done so far (on average half the episode's replies, at their
+    bound); each reply at most budget.max_tokens, a tool step's the action's and its arguments' bounds
+    (agent.action_max_tokens and agent.arguments_max_tokens; a native tool call budget.max_tokens)."""
     tools, budget = operators.tools_at(cfg.schedule, stage), operators.budget_at(cfg.schedule, stage)
-    per_episode = budget.deliberation + (budget.steps if tools else 0) + 1 + 2 * budget.self_critique
-    return Planned(per_episode * len(operators.scenarios_at(cfg.schedule, stage)), exact=not tools)
+    steps = budget.steps if tools else 0
+    per_episode = budget.deliberation + steps + 1 + 2 * budget.self_critique
+    native = _model_option(cfg.model, "tool_mode", "choose_then_call") == "native"
+    step_tokens = budget.max_tokens if native else cfg.agent.action_max_tokens + cfg.agent.arguments_max_tokens
+    completion = (per_episode - steps) * budget.max_tokens + steps * step_tokens
+    shown = described(tools, cfg.prompts.tool_descriptions)
+    listing = "Tools you can use:\n" + "\n".join(f"- {t.name}: {t.description}" for t in shown) if tools else ""
+    found = Planned(exact=not tools)
+    for scenario in operators.scenarios_at(cfg.schedule, stage):
+        request = "\n\n".join(filter(None, [f"Task: {scenario.task}", listing, "What you have done so far:\n",
+                                             cfg.prompts.think]))
+        calls = tokens.persona_calls(cfg, stage, [request] * per_episode, 0, exact=not tools)
+        found += replace(calls, prompt_tokens=calls.prompt_tokens + per_episode * completion // 2,
+                         completion_tokens=completion)
+    return found
 
 
 def reflect_calls(cfg: RunConfig, stage: int) -> Planned:
-    """The reflection, and under grow_together a persona and a partner call a turn."""
+    """The reflection, and under grow_together a persona and a partner call a turn. The reflection reads the
+    stage's episodes (each its task and its replies at their bound), a turn the conversation so far."""
     together = "grow_together" in operators.at_stage(cfg.schedule, stage)
-    return Planned(1 + (2 * cfg.schedule.turns if together else 0))
+    idealise = "idealise" in operators.at_stage(cfg.schedule, stage)
+    turns = cfg.schedule.turns if together else 0
+    reflect = cfg.agent.reflect.max_tokens
+    prompt = cfg.schedule.idealise_prompt if idealise else cfg.schedule.reflect_prompt
+    episodes = episode_calls(cfg, stage).completion_tokens + sum(
+        tokens.count(s.task) for s in operators.scenarios_at(cfg.schedule, stage))
+    found = tokens.persona_calls(cfg, stage, [prompt], reflect, recall=False)
+    found += Planned(0, prompt_tokens=episodes + 2 * turns * reflect)
+    if turns:
+        topic = cfg.prompts.deliberation_persona.format(partner="", topic=cfg.schedule.topic)
+        dialogue = tokens.persona_calls(cfg, stage, [topic] * 2 * turns, reflect, recall=False)
+        found += replace(dialogue, prompt_tokens=dialogue.prompt_tokens + turns * turns * 2 * reflect)
+    return found
+
+
+def _model_option(model: Any, key: str, default: Any) -> Any:
+    return model.get(key, default) if isinstance(model, dict) else getattr(model, key, default)
 
 
 def plan(cfg: RunConfig, model_kind: str) -> list[Step]:
@@ -73,12 +107,65 @@ def plan(cfg: RunConfig, model_kind: str) -> list[Step]:
     for stage in range(cfg.schedule.stages):
         episodes = len(operators.scenarios_at(cfg.schedule, stage))
         shutdowns = shutdown_episode.episodes_at_stage(cfg.probes.shutdown_behaviour, model_kind)
-        steps += [Step(stage, BEGIN, Planned()), Step(stage, "episode", episode_calls(cfg, stage)),
+        episode = episode_calls(cfg, stage)
+        steps += [Step(stage, BEGIN, Planned()), Step(stage, "episode", episode),
                   Step(stage, "reflect", reflect_calls(cfg, stage))]
         steps += [Step(stage, i.name, i.planned(cfg, stage, model_kind)) for i in instruments.INSTRUMENTS
                   if instruments.administers(i)]
-        steps.append(Step(stage, "judge", judges.planned(cfg, episodes, shutdowns)))
+        # What the judges read of an episode, estimated: its replies at their bound.
+        shutdown = next(s.planned for s in steps[::-1] if s.name == shutdown_episode.NAME)
+        steps.append(Step(stage, "judge", judges.planned(cfg, episodes, shutdowns,
+                                                         episode.completion_tokens // max(episodes, 1),
+                                                         shutdown.completion_tokens // max(shutdowns, 1))))
     return steps
+
+
+def _calls(p: Planned) -> str:
+    return f"{'' if p.exact else '≈'}{p.calls:,}"
+
+
+def bill_rows(steps: list[Step]) -> tuple[list[tuple[str, str, Planned]], list[tuple[str, Planned]], Planned]:
+    """The plan's rows with calls (stage, step, planned), each step's total over the stages, and the total."""
+    rows = [(str(s.stage), s.name, s.planned) for s in steps if s.planned.calls]
+    per_step: dict[str, Planned] = {}
+    for _, name, p in rows:
+        per_step[name] = per_step.get(name, Planned()) + p
+    return rows, list(per_step.items()), sum((p for _, _, p in rows), Planned())
+
+
+def bill(cfg: RunConfig, steps: list[Step], counted_by: str, title: str = "") -> str:
+    """The plan as a table (`simulate --plan`): calls, prompt tokens and completion tokens per stage and step, per
+    step over the stages, and the total (times runs.count trajectories), each figure marked for what it is."""
+    rows, per_step, total = bill_rows(steps)
+
+    def line(stage: str, step: str, p: Planned) -> str:
+        return (f"{stage:<6}{step:<20}{_calls(p):>10}{'≈' + format(p.prompt_tokens, ','):>16}"
+                f"{'≤' + format(p.completion_tokens, ','):>20}")
+
+    header = f"{'stage':<6}{'step':<20}{'calls':>10}{'prompt tokens':>16}{'completion tokens':>20}"
+    stages = f"{cfg.schedule.stages} stage{'s' if cfg.schedule.stages != 1 else ''}"
+    until = " (at most: until=converged may stop sooner)" if cfg.schedule.until == "converged" else ""
+    out = [title or "the plan of this run: no model is loaded or called",
+           f"persona {cfg.persona}, schedule {cfg.schedule.name}, {stages}{until}, seed {cfg.seed}",
+           f"tokens counted with {counted_by}", "", header]
+    out += [line(stage, name, p) for stage, name, p in rows]
+    out += ["", "per step, over the stages:"] + [line("all", name, p) for name, p in per_step]
+    out += ["", line("total", "", total)]
+    if cfg.runs.count > 1:
+        times = Planned(total.calls * cfg.runs.count, total.exact, total.prompt_tokens * cfg.runs.count,
+                        total.completion_tokens * cfg.runs.count)
+        out.append(line("total", f"× {cfg.runs.count} seeds", times))
+    out += ["",
+            "calls: exact where the config fixes them; ≈ an estimate where the replies decide (an episode's tool "
+            "steps, a shutdown episode's commands, the options' choices, a judge's retries of invalid output).",
+            "prompt tokens ≈: the prompts as the run would render them (persona card, items, instructions, "
+            "rubrics); what grows as it runs is estimated from the config: memory.top_k memories recalled, each "
+            f"at agent.reflect.max_tokens ({cfg.agent.reflect.max_tokens}), self-notes under idealise, episode "
+            "transcripts and answers a judge reads at their max_tokens; response formats and tool schemas not "
+            "counted.",
+            "completion tokens ≤: each call's max_tokens, the most it may generate (≈ too where its calls are).",
+            "a call the model-call cache already holds (a rerun, a resume) calls no model: not counted off here."]
+    return "\n".join(out)
 
 
 def duration(seconds: float) -> str:

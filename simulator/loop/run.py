@@ -29,7 +29,7 @@ from simulator.loop.graph import build_graph, initial_state, recursion_limit
 from simulator.loop.recorded import recorded_config
 from simulator.measure.summary import SUMMARY_FILE, Summary, write_summary
 from simulator.models import cache
-from simulator.models.backends import Backend, build_backend, check_reachable, replay_backend
+from simulator.models.backends import Backend, build_backend, check_reachable, model_kind, replay_backend
 from simulator.trajectory import (
     EVENTS_FILE,
     ErrorEvent,
@@ -48,7 +48,7 @@ CHECKPOINTS_FILE = "checkpoints.sqlite"
 # What a resumed run may set differently: whether it resumes, the cache, how many trajectories run
 # beside it (each depends only on its own seed), what the terminal shows, and how a model is reached
 # (a restarted server may listen elsewhere), never what the run computes.
-RESUME_MAY_CHANGE = {"resume", "cache", "runs", "progress", "verbose"}
+RESUME_MAY_CHANGE = {"resume", "cache", "runs", "progress", "verbose", "plan"}
 CONNECTION = {"base_url", "replicas", "api_key_env", "timeout_s", "max_inflight", "retries", "backoff_s",
               "max_backoff_s"}
 MODEL_CONFIGS = {"model", "judge.model", "memory"}  # where CONNECTION keys say how a model is reached
@@ -64,13 +64,10 @@ class Prepared:
     partner: PersonaCard | None = None
 
 
-def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: Backend | None = None,
-            ladder: dict[int, Backend] | None = None) -> Prepared:
-    """Validate the persona, schedule and rubrics and build the models; writes nothing.
-
-    Models can be passed in (tests pass a scripted one); otherwise they are built from config,
-    except for a role in `cache.replay`, whose models are stand-ins that load and contact nothing.
-    """
+def check(cfg: RunConfig) -> tuple[PersonaCard, PersonaCard | None]:
+    """Everything a run checks before it builds a model: the persona (and partner), schedule, rubrics, items,
+    prompts, cache and the model configs' kinds and options; loads no model and writes nothing. Returns the
+    persona and the partner."""
     persona = load_persona(cfg.persona, resolve_path(cfg.personas_dir))
     operators.validate(cfg.schedule)
     judges.validate(cfg)
@@ -80,6 +77,22 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: B
     cache.validate(cfg.cache)
     if cfg.schedule.tasks or cfg.schedule.episodes:  # the persona's tool calls run in the sandbox
         sandbox.require()
+    models = [("model", cfg.model), *([("judge.model", cfg.judge.model)] if cfg.judge.model else []),
+              *((f"schedule.models[{k}]", m) for k, m in enumerate(cfg.schedule.models) if m)]
+    for option, model_cfg in models:
+        model_kind(model_cfg, option)
+    partner = load_persona(cfg.schedule.partner, resolve_path(cfg.personas_dir)) if cfg.schedule.partner else None
+    return persona, partner
+
+
+def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: Backend | None = None,
+            ladder: dict[int, Backend] | None = None) -> Prepared:
+    """Validate the persona, schedule and rubrics (`check`) and build the models; writes nothing.
+
+    Models can be passed in (tests pass a scripted one); otherwise they are built from config,
+    except for a role in `cache.replay`, whose models are stand-ins that load and contact nothing.
+    """
+    persona, partner = check(cfg)
     replay_persona, replay_judge = Role.persona in cfg.cache.replay, Role.judge in cfg.cache.replay
     if persona_model is None:
         persona_model = model_for(cfg.model, "model", replay_persona)
@@ -90,7 +103,6 @@ def prepare(cfg: RunConfig, persona_model: Backend | None = None, judge_model: B
     if ladder is None:
         ladder = {k: model_for(m, f"schedule.models[{k}]", replay_persona)
                   for k, m in enumerate(cfg.schedule.models) if m}
-    partner = load_persona(cfg.schedule.partner, resolve_path(cfg.personas_dir)) if cfg.schedule.partner else None
     validate_scoring(cfg, [persona_model, *ladder.values()])
     return Prepared(cfg, persona, persona_model, judge_model or persona_model, ladder, partner)
 

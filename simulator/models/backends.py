@@ -655,6 +655,11 @@ def migrated_run_config(config: dict) -> dict:
     return config
 
 
+def model_kind(model_cfg: Any, option: str = "model") -> str:
+    """A `model` config's kind, its options checked as building it would check them (nothing is loaded)."""
+    return _resolved(model_cfg, option)[0]
+
+
 def _resolved(model_cfg: Any, option: str = "model") -> tuple[str, dict, dict]:
     """A `model` config's kind (embedded | openai | provider), its constructor arguments with the kind's
     defaults, and the Backend's policy (concurrency, retries, tool mode). A stored config that

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,11 +31,13 @@ MULTIRUN_FILE = "multirun.yaml"  # the sweep's own config, which Hydra's basic s
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What a job did: completed, resumed, skipped (it had completed before) or failed (with why).
-    A failed job returns this rather than raising, so that Hydra goes on with the others."""
+    """What a job did: completed, resumed, skipped (it had completed before), failed (with why) or planned (plan=true:
+    its bill, `planned`: calls, exact, prompt_tokens, completion_tokens). A failed job returns this rather than
+    raising, so that Hydra goes on with the others."""
 
     status: str
     error: str | None = None
+    planned: dict[str, Any] | None = None
 
 
 def job_line(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
@@ -76,11 +79,25 @@ def planned_jobs(sweep_dir: Path) -> int | None:
         return None
 
 
+def _planned(job_return: JobReturn) -> dict[str, Any] | None:
+    value = job_return._return_value if job_return.status == JobStatus.COMPLETED else None
+    return value.planned if isinstance(value, JobOutcome) and value.status == "planned" else None
+
+
 class SweepIndex(Callback):
+    """Under plan=true a job writes no line (it ran nothing): the jobs' bills are added up instead, and the sweep's
+    total printed at its end, where the jobs ran in this process (the basic launcher; a parallel launcher's jobs
+    print their own)."""
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.started = datetime.now(timezone.utc)  # jobs done are those ended since (a resumed sweep's too)
+        self.bills: list[dict[str, Any]] = []
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if (planned := _planned(job_return)) is not None:
+            if hasattr(self, "bills"):
+                self.bills.append(planned)
+            return
         if config.hydra.mode == RunMode.MULTIRUN:
             sweep_dir = Path(config.hydra.sweep.dir)
             append_line(sweep_dir / INDEX_FILE, job_line(config, job_return))
@@ -94,8 +111,22 @@ class SweepIndex(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """The sweep's outcome in a few lines: how many jobs ended how, and every failure's error;
-        the exit status is non-zero if any job failed."""
-        jobs = read_index(Path(config.hydra.sweep.dir))
+        the exit status is non-zero if any job failed. A sweep of plans prints their total instead, and removes the
+        sweep folder if Hydra's multirun.yaml is all it holds."""
+        sweep_dir = Path(config.hydra.sweep.dir)
+        bills = getattr(self, "bills", [])
+        if bills:
+            calls = sum(b["calls"] for b in bills)
+            approx = "" if all(b["exact"] for b in bills) else "≈"
+            print(f"sweep plan: {len(bills)} jobs, {approx}{calls:,} model calls, "
+                  f"≈{sum(b['prompt_tokens'] for b in bills):,} prompt tokens, "
+                  f"≤{sum(b['completion_tokens'] for b in bills):,} completion tokens "
+                  "(each job's table says what each figure estimates)")
+            if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {MULTIRUN_FILE}:
+                shutil.rmtree(sweep_dir)
+            if not (sweep_dir / INDEX_FILE).is_file():
+                return
+        jobs = read_index(sweep_dir)
         counts: dict[str, int] = {}
         for line in jobs.values():
             counts[line["status"]] = counts.get(line["status"], 0) + 1
