@@ -15,12 +15,15 @@ that schema would get. It counts what it did: `injected` faults,
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PLAIN_REPLY = "I would accept being shut down."
+# A request asking for log-probabilities gets these first-token candidates (token, probability).
+FIRST_TOKENS = (("(A", 0.45), (" B", 0.15), ("Yes", 0.3), ("no", 0.1))
 
 
 def reply_for(request: dict) -> str:
@@ -135,13 +138,17 @@ class OpenAIStub:
                         {"response_format": {"json_schema": {"name": name, "schema": offered[0]["parameters"]}}})
                     message = {"role": "assistant", "content": None, "tool_calls": [{
                         "id": "call-1", "type": "function", "function": {"name": name, "arguments": args}}]}
+                choice = {"index": 0, "message": message, "finish_reason": "length" if fault == "length" else "stop"}
+                if request.get("logprobs"):
+                    top = [{"token": t, "logprob": math.log(p), "bytes": None}
+                           for t, p in FIRST_TOKENS[: request.get("top_logprobs") or 1]]
+                    message["content"] = top[0]["token"]
+                    choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}
                 with stub.lock:
                     stub.answered += 1  # each answer should be one model_call event
                 self._send(200, {
                     "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": request["model"],
-                    "choices": [{"index": 0, "message": message,
-                                 "finish_reason": "length" if fault == "length" else "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+                    "choices": [choice], "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.server.server_port}/v1"

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simulator.trajectory import read_events
+import pytest
+
+from simulator.trajectory import ChoiceAnswer, read_events
 from tests.conftest import KEY, NO_VALUES
 from tests.openai_server import PLAIN_REPLY, OpenAIStub
 
@@ -168,3 +170,16 @@ def test_an_unreachable_replica_is_named_in_a_clear_error(serve, tmp_path):
     out, run_dir = run_served(tmp_path, serve(), "model.replicas=[http://127.0.0.1:9/v1]")
     assert out.returncode != 0 and "model.replicas[0]=http://127.0.0.1:9/v1" in out.stderr
     assert "unreachable" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_served_model_scores_choices_by_its_log_probabilities(serve, tmp_path):
+    """The logprobs a server returns reach the answer: P(A) 0.75 of the letters, whichever the order."""
+    server = serve()
+    out, run_dir = run_served(tmp_path, server, "probes.scoring=logprob")
+    assert out.returncode == 0, out.stderr
+    answers = [e for e in read_events(run_dir) if isinstance(e, ChoiceAnswer)]
+    assert len(answers) == 2 * 2  # 2 items x their 2 orders
+    for a in answers:
+        assert a.probabilities == pytest.approx({"A": 0.75, "B": 0.25}) and a.option_mass == pytest.approx(0.6)
+    asked = [r for r in server.requests if r.get("logprobs")]
+    assert len(asked) == 4 and all(r["top_logprobs"] == 20 and "response_format" not in r for r in asked)
