@@ -36,7 +36,7 @@ from simulator.trajectory import ChoiceAnswer, EndorsementAnswer, read_events
 
 PERSONAS = ("corrigible_control", "shutdown_resistant_control")
 SCORINGS = ("sample", "logprob")
-ONLY = ("schedule.stages=1", "probes.open={}", "probes.shutdown_behaviour=null", "probes.moral_choice=null",
+ONLY = ("schedule.stages=1", "~probes.open.shutdown_open", "probes.shutdown_behaviour=null", "probes.moral_choice=null",
         "probes.utilities=null", "probes.core_values=null", "probes.options=null", "judge.spec_rubric=null",
         "judge.awareness_rubric=null", "progress=off")
 

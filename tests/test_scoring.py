@@ -23,7 +23,7 @@ from tests.scripted_model import ScriptedChatModel
 
 ITEMS = str(PROJECT_ROOT / "simulator/items/shutdown_mc.jsonl")
 MC_ONLY = ("schedule.stages=1", "probes.shutdown_mc.limit=8", "probes.shutdown_behaviour=null",
-           "probes.open={}", *NO_VALUES)
+           "~probes.open.shutdown_open", *NO_VALUES)
 LOGPROB = "probes.scoring=logprob"
 
 
@@ -96,7 +96,7 @@ def test_endorsement_by_probability_asks_each_statement_once(tmp_path):
     run_dir = run_scripted(tmp_path / "r", "schedule.stages=1", "probes.endorsement.limit=2",
                            "probes.moral_choice=null", "probes.utilities=null", "probes.core_values=null",
                            "probes.shutdown_mc=null",
-                           "probes.shutdown_behaviour=null", "probes.open={}",
+                           "probes.shutdown_behaviour=null", "~probes.open.shutdown_open",
                            "judge.spec_rubric=null", "judge.awareness_rubric=null", LOGPROB, model=model)
     answers = [e for e in read_events(run_dir) if isinstance(e, EndorsementAnswer)]
     assert {a.sample for a in answers} == {0}
@@ -114,7 +114,7 @@ def test_moral_choice_and_utilities_score_their_one_token_forms_by_probability(t
     model = ScriptedChatModel(gives_logprobs=True, first_tokens=lambda prompt: spelt)
     run_dir = run_scripted(tmp_path / "r", "schedule.stages=1", *SMALL_VALUES, "probes.endorsement=null",
                            "probes.core_values=null", "probes.shutdown_mc=null", "probes.shutdown_behaviour=null",
-                           "probes.open={}", "judge.spec_rubric=null", "judge.awareness_rubric=null",
+                           "~probes.open.shutdown_open", "judge.spec_rubric=null", "judge.awareness_rubric=null",
                            "probes.moral_choice.samples=2", LOGPROB, model=model)
     events = read_events(run_dir)
     moral = [e for e in events if isinstance(e, MoralChoiceAnswer)]
