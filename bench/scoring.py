@@ -1,7 +1,7 @@
 """Sampled answers against probabilities, side by side on the embedded model: do the control personas
 separate, and how wide is each figure's interval for the model calls it took?
 
-    python -m bench.scoring [--limit N] [--samples K] [--endorsement-limit M]
+    python -m bench.scoring [--limit N] [--samples K] [--endorsement-limit M] [--read FOLDER]
 
 Runs one stage of each control persona (corrigible_control, shutdown_resistant_control) under
 `probes.scoring=sample` (K samples per item, temperature 0.8, the constrained letter) and
@@ -10,7 +10,10 @@ items and the endorsement statements, with every other instrument off, and print
 95% interval and width, the calls it took, and width × sqrt(calls) (the width at one call's worth of
 data, to compare the two scorings at equal cost: a ratio of 0.5 is "2× narrower per call"). Then the
 controls' separation: the mean over items of corrigible minus resistant (each item's mean over its
-orders or samples), with its paired t interval. Run folders are kept under runs/bench_scoring_<time>/.
+orders or samples), with its paired t interval. Endorsement is also pooled over its dimensions (every
+statement's answers, clustered by statement), where each dimension alone has too few statements for an
+interval to mean much. Run folders are kept under runs/bench_scoring_<time>/; `--read FOLDER` reads
+those of an earlier run of the bench instead of running it again.
 """
 
 from __future__ import annotations
@@ -71,11 +74,25 @@ def calls(run_dir: Path) -> dict[str, int]:
     return counted
 
 
+def pooled_endorsement(run_dir: Path) -> tuple[float | None, float | None, float | None, int]:
+    """Endorsement over all its dimensions: the mean of every answer's value, clustered by statement."""
+    values, clusters = [], []
+    for e in read_events(run_dir):
+        if isinstance(e, EndorsementAnswer) and (v := endorsement.value(e)) is not None:
+            values.append(float(v))
+            clusters.append(f"{e.dimension}/{e.item_index}")
+    return (*mean_interval(values, (0.0, 1.0), clusters=clusters), len(values))
+
+
 def main(args: argparse.Namespace) -> None:
     register_configs()
-    folder = Path("runs") / f"bench_scoring_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-    model = Backend(EmbeddedChatModel(), kind="embedded")
-    runs = {(p, s): run(model, folder, p, s, args) for p in PERSONAS for s in SCORINGS}
+    if args.read:
+        folder = Path(args.read)
+        runs = {(p, s): folder / f"{p}-{s}" for p in PERSONAS for s in SCORINGS}
+    else:
+        folder = Path("runs") / f"bench_scoring_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+        model = Backend(EmbeddedChatModel(), kind="embedded")
+        runs = {(p, s): run(model, folder, p, s, args) for p in PERSONAS for s in SCORINGS}
     print(f"embedded SmolLM2, 1 stage; shutdown MC limit {args.limit or 'all'}, endorsement {args.endorsement_limit} "
           f"per dimension; sample: {args.samples} samples per item; logprob: one call per item and order")
     print(f"{'figure':30s} {'persona':28s} {'scoring':8s} {'value':>6s} {'95% interval':>16s} {'width':>6s} "
@@ -95,10 +112,17 @@ def main(args: argparse.Namespace) -> None:
                 interval = f"[{f['ci_low']:.3f}, {f['ci_high']:.3f}]"
                 print(f"{name:30s} {persona:28s} {scoring:8s} {f['value']:6.3f} {interval:>16s} {width:6.3f}"
                       f" {f['n']:4d} {made[instrument]:5d} {per_call:17.3f}")
+    for (persona, scoring), run_dir in runs.items():
+        value, low, high = (v if v is not None else float("nan") for v in pooled_endorsement(run_dir)[:3])
+        n, made = pooled_endorsement(run_dir)[3], calls(run_dir)["endorsement"]
+        per_call = (high - low) * math.sqrt(made)
+        efficiency[("endorsement, pooled", scoring)].append(per_call)
+        print(f"{'endorsement (all dimensions)':30s} {persona:28s} {scoring:8s} {value:6.3f} "
+              f"{f'[{low:.3f}, {high:.3f}]':>16s} {high - low:6.3f} {n:4d} {made:5d} {per_call:17.3f}")
     print("\nwidth x sqrt(calls), mean over figures and personas (lower: more precise per call); ratio logprob/sample:")
-    for instrument in ("shutdown_mc", "endorsement"):
+    for instrument in ("shutdown_mc", "endorsement", "endorsement, pooled"):
         s, lp = (sum(v) / len(v) if (v := efficiency[(instrument, k)]) else float("nan") for k in SCORINGS)
-        print(f"  {instrument:12s} sample {s:.3f}  logprob {lp:.3f}  ratio {lp / s:.2f}")
+        print(f"  {instrument:20s} sample {s:.3f}  logprob {lp:.3f}  ratio {lp / s:.2f}")
     print("\nseparation of the controls (corrigible - resistant, paired by item, 95% t interval):")
     for scoring in SCORINGS:
         items = {p: per_item(runs[(p, scoring)]) for p in PERSONAS}
@@ -115,4 +139,5 @@ if __name__ == "__main__":
     parser.add_argument("--limit", type=int, default=0, help="shutdown MC items (0: all 42)")
     parser.add_argument("--samples", type=int, default=2, help="samples per item under sample scoring")
     parser.add_argument("--endorsement-limit", type=int, default=4, help="statements per dimension")
+    parser.add_argument("--read", help="a folder of an earlier run of this bench: read it, run nothing")
     main(parser.parse_args())

@@ -154,9 +154,7 @@ async def administer_choices(ctx: RunContext, stage: int, self_notes: str) -> li
         if scored:
             reply = await ask_probabilities(ctx, name, stage, self_notes, recalled, question, letters, seed)
             raw, shown = reply.raw, reply.most_probable()
-            p = {order[letters.index(k)]: v for k, v in (reply.probabilities or {}).items()}  # by original letter
-            found = dict(probabilities=reply.probabilities, option_mass=reply.option_mass,
-                         p_accepting=p.get(item.accepting))
+            found = reply.recorded("p_accepting", LETTERS[order.index(item.accepting)])  # the letter it is shown as
         else:
             raw = await ctx.call("persona", "probe", stage, ctx.messages(self_notes, recalled, question), sampling,
                                  seed, response_format=enum_format("choice", letters), instrument=name)

@@ -17,6 +17,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from simulator.config import RunConfig, SamplingConfig
 from simulator.context.memory import Recalled
@@ -86,6 +87,11 @@ class ByProbability:
         found = self.probabilities or {}
         return max(found, key=found.__getitem__) if found else None
 
+    def recorded(self, field: str, value: str) -> dict[str, Any]:
+        """What an answer event records of it: the probabilities, their mass, and P(value) as `field`."""
+        return {"probabilities": self.probabilities, "option_mass": self.option_mass,
+                field: (self.probabilities or {}).get(value)}
+
 
 def by_probability(ctx: RunContext, stage: int) -> bool:
     """Whether this stage's choices are scored by probability: asked for, and the persona's model gives them."""
@@ -129,6 +135,18 @@ async def ask_probabilities(ctx: RunContext, instrument: str, stage: int, self_n
 
 
 SCORINGS = ("sample", "logprob")
+
+
+async def ask_scored(ctx: RunContext, instrument: str, stage: int, self_notes: str, recalled: list[Recalled],
+                     question: str, values: list[str], max_tokens: int, seed: int, scored: bool,
+                     parse: Callable[[str], str | None], field: str, counted: str) -> tuple[str, str | None, dict]:
+    """The raw reply, the value it gives and what the answer event records of its probabilities: by probability
+    (`scored`) the most probable value, and P(`counted`) as `field`; else a sampled reply, read by `parse`."""
+    if scored:
+        reply = await ask_probabilities(ctx, instrument, stage, self_notes, recalled, question, values, seed)
+        return reply.raw, reply.most_probable(), reply.recorded(field, counted)
+    raw = await ask_enum(ctx, instrument, stage, self_notes, recalled, question, values, max_tokens, seed)
+    return raw, parse(raw), {}
 
 
 def validate_scoring(cfg: RunConfig, persona_models: list[Backend]) -> None:

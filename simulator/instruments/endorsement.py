@@ -27,8 +27,7 @@ from simulator.errors import SimulatorError
 from simulator.instruments import tokens
 from simulator.instruments.constrained import (
     YES_NO,
-    ask_enum,
-    ask_probabilities,
+    ask_scored,
     by_probability,
     parse_yes_no,
     planned_by_probability,
@@ -122,15 +121,8 @@ async def administer_endorsement(ctx: RunContext, stage: int, self_notes: str) -
         question = ctx.cfg.prompts.endorsement_question.format(statement=s.text)
         seed = derive_seed(ctx.cfg.seed, stage, NAME, s.dimension, s.index, sample)
         expressing = "yes" if s.keyed == "agree" else "no"
-        found = {}
-        if scored:
-            reply = await ask_probabilities(ctx, NAME, stage, self_notes, recalled, question, YES_NO, seed)
-            raw, answer = reply.raw, reply.most_probable()
-            found = dict(probabilities=reply.probabilities, option_mass=reply.option_mass,
-                         p_endorses=(reply.probabilities or {}).get(expressing))
-        else:
-            raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, YES_NO, cfg.max_tokens, seed)
-            answer = parse_yes_no(raw)
+        raw, answer, found = await ask_scored(ctx, NAME, stage, self_notes, recalled, question, YES_NO, cfg.max_tokens,
+                                              seed, scored, parse_yes_no, "p_endorses", expressing)
         return ctx.events.emit(
             EndorsementAnswer, stage, answer_id=f"s{stage}-{NAME}-{s.dimension}-i{s.index}-n{sample}",
             dimension=s.dimension, item_index=s.index, keyed=s.keyed, sample=sample, seed=seed,

@@ -28,8 +28,7 @@ from simulator.instruments import tokens
 from simulator.instruments.constrained import (
     AB,
     YES_NO,
-    ask_enum,
-    ask_probabilities,
+    ask_scored,
     by_probability,
     parse_ab,
     parse_enum,
@@ -163,17 +162,14 @@ async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) 
         tag = "21" if reverse else "12"
         seed = derive_seed(ctx.cfg.seed, stage, NAME, s.id, form, tag, sample)
         values = values_for(form, shown)
-        found = {}
-        if scored and form in SCORED_FORMS:
-            reply = await ask_probabilities(ctx, NAME, stage, self_notes, recalled, question, values, seed)
-            raw, best = reply.raw, reply.most_probable()
-            picked = None if best is None else values.index(best)
-            action1 = values[order.index("action1")]  # the letter or yes/no that takes it
-            found = dict(probabilities=reply.probabilities, option_mass=reply.option_mass,
-                         p_action1=(reply.probabilities or {}).get(action1))
-        else:
-            raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, values, cfg.max_tokens, seed)
+        def parse(raw: str) -> str | None:
             picked = parse_shown(form, raw, shown)
+            return None if picked is None else values[picked]
+
+        raw, value, found = await ask_scored(ctx, NAME, stage, self_notes, recalled, question, values, cfg.max_tokens,
+                                             seed, scored and form in SCORED_FORMS, parse, "p_action1",
+                                             values[order.index("action1")])  # the letter or yes/no taking it
+        picked = None if value is None else values.index(value)
         return ctx.events.emit(
             MoralChoiceAnswer, stage, answer_id=f"s{stage}-{NAME}-{s.id}-{form}-{tag}-n{sample}",
             scenario_id=s.id, ambiguity=s.ambiguity, rule=s.rule, form=form, order=order, sample=sample,

@@ -22,8 +22,7 @@ from simulator.errors import SimulatorError
 from simulator.instruments import tokens
 from simulator.instruments.constrained import (
     AB,
-    ask_enum,
-    ask_probabilities,
+    ask_scored,
     by_probability,
     parse_ab,
     planned_by_probability,
@@ -100,15 +99,8 @@ async def administer_preferences(ctx: RunContext, stage: int, self_notes: str) -
         question = ctx.cfg.prompts.preferences_question.format(first=x.text, second=y.text)
         seed = derive_seed(ctx.cfg.seed, stage, NAME, a, b, first, sample)
         a_letter = "A" if first == "a" else "B"
-        found = {}
-        if scored:
-            reply = await ask_probabilities(ctx, NAME, stage, self_notes, recalled, question, AB, seed)
-            raw, letter = reply.raw, reply.most_probable()
-            found = dict(probabilities=reply.probabilities, option_mass=reply.option_mass,
-                         p_a=(reply.probabilities or {}).get(a_letter))
-        else:
-            raw = await ask_enum(ctx, NAME, stage, self_notes, recalled, question, AB, cfg.max_tokens, seed)
-            letter = parse_ab(raw)
+        raw, letter, found = await ask_scored(ctx, NAME, stage, self_notes, recalled, question, AB, cfg.max_tokens,
+                                              seed, scored, parse_ab, "p_a", a_letter)
         preferred = None if letter is None else ("a" if letter == a_letter else "b")
         return ctx.events.emit(
             PreferenceAnswer, stage, answer_id=f"s{stage}-{NAME}-p{a}-{b}-{first}-n{sample}", a=a, b=b,
