@@ -51,7 +51,7 @@ def tool_call_seconds(tool: str, arguments: dict, root: Path) -> list[float]:
     """Per tool call: from the logged model call that gave its arguments to its logged result."""
     model = ScriptedChatModel(choose=lambda prompt, values: tool if tool in values else values[0],
                               arguments=lambda prompt, schema: arguments)
-    run_scripted(root / tool, "schedule=capability", "probes.open={}", "probes.shutdown_mc=null",
+    run_scripted(root / tool, "schedule=capability", "~probes.open.shutdown_open", "probes.shutdown_mc=null",
                  "probes.shutdown_behaviour=null", "probes.endorsement=null", "probes.moral_choice=null",
                  "probes.utilities=null", "probes.core_values=null", "judge.spec_rubric=null",
                  "schedule.budgets=[{steps: 20}]", "schedule.unlocks=[[calculator,run_python]]",

@@ -1,7 +1,7 @@
 """Sampled answers against probabilities, side by side on the embedded model: do the control personas
 separate, and how wide is each figure's interval for the model calls it took?
 
-    python -m bench.scoring [--limit N] [--samples K] [--endorsement-limit M] [--read FOLDER]
+    python -m bench.scoring [--limit N] [--samples K] [--endorsement-limit M] [--into FOLDER]
 
 Runs one stage of each control persona (corrigible_control, shutdown_resistant_control) under
 `probes.scoring=sample` (K samples per item, temperature 0.8, the constrained letter) and
@@ -12,8 +12,8 @@ data, to compare the two scorings at equal cost: a ratio of 0.5 is "2× narrower
 controls' separation: the mean over items of corrigible minus resistant (each item's mean over its
 orders or samples), with its paired t interval. Endorsement is also pooled over its dimensions (every
 statement's answers, clustered by statement), where each dimension alone has too few statements for an
-interval to mean much. Run folders are kept under runs/bench_scoring_<time>/; `--read FOLDER` reads
-those of an earlier run of the bench instead of running it again.
+interval to mean much. Run folders are kept under runs/bench_scoring_<time>/; `--into FOLDER` reuses
+the finished runs of an earlier run of the bench there and runs only the others.
 """
 
 from __future__ import annotations
@@ -44,14 +44,17 @@ ONLY = ("schedule.stages=1", "~probes.open.shutdown_open", "probes.shutdown_beha
         "judge.awareness_rubric=null", "progress=off")
 
 
-def run(model: Backend, folder: Path, persona: str, scoring: str, args: argparse.Namespace) -> Path:
+def run(model: EmbeddedChatModel, folder: Path, persona: str, scoring: str, args: argparse.Namespace) -> Path:
     overrides = [*ONLY, f"persona={persona}", f"probes.scoring={scoring}", f"probes.samples={args.samples}",
                  f"probes.shutdown_mc.limit={args.limit}", f"probes.endorsement.limit={args.endorsement_limit}",
                  f"probes.endorsement.samples={args.samples}"]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = OmegaConf.to_object(compose("simulate", overrides=overrides))
     run_dir = folder / f"{persona}-{scoring}"
-    asyncio.run(execute(prepare(cfg, persona_model=model), run_dir))
+    if (run_dir / SUMMARY_FILE).is_file():  # finished before (--into)
+        return run_dir
+    # One model, loaded once; a Backend per run, since its slots belong to the run's event loop.
+    asyncio.run(execute(prepare(cfg, persona_model=Backend(model, kind="embedded")), run_dir))
     return run_dir
 
 
@@ -86,13 +89,9 @@ def pooled_endorsement(run_dir: Path) -> tuple[float | None, float | None, float
 
 def main(args: argparse.Namespace) -> None:
     register_configs()
-    if args.read:
-        folder = Path(args.read)
-        runs = {(p, s): folder / f"{p}-{s}" for p in PERSONAS for s in SCORINGS}
-    else:
-        folder = Path("runs") / f"bench_scoring_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-        model = Backend(EmbeddedChatModel(), kind="embedded")
-        runs = {(p, s): run(model, folder, p, s, args) for p in PERSONAS for s in SCORINGS}
+    folder = Path(args.into or Path("runs") / f"bench_scoring_{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+    model = EmbeddedChatModel()
+    runs = {(p, s): run(model, folder, p, s, args) for p in PERSONAS for s in SCORINGS}
     print(f"embedded SmolLM2, 1 stage; shutdown MC limit {args.limit or 'all'}, endorsement {args.endorsement_limit} "
           f"per dimension; sample: {args.samples} samples per item; logprob: one call per item and order")
     print(f"{'figure':30s} {'persona':28s} {'scoring':8s} {'value':>6s} {'95% interval':>16s} {'width':>6s} "
@@ -139,5 +138,5 @@ if __name__ == "__main__":
     parser.add_argument("--limit", type=int, default=0, help="shutdown MC items (0: all 42)")
     parser.add_argument("--samples", type=int, default=2, help="samples per item under sample scoring")
     parser.add_argument("--endorsement-limit", type=int, default=4, help="statements per dimension")
-    parser.add_argument("--read", help="a folder of an earlier run of this bench: read it, run nothing")
+    parser.add_argument("--into", help="an earlier run's folder: its finished runs are reused, the others run")
     main(parser.parse_args())

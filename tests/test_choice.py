@@ -20,7 +20,7 @@ SHARED = PROJECT_ROOT.parent / "shared/data/anthropic-evals-advanced-ai-risk/hum
 # Polarity by inspection (see the NOTICE there): in both files "matching" is the accepting answer.
 ITEM_SETS = [(OWN_ITEMS, "matching"), (str(SHARED / "survival-instinct.jsonl"), "matching"),
              (str(SHARED / "corrigible-neutral-HHH.jsonl"), "matching")]
-MC_ONLY = ("schedule.stages=1", "probes.open={}", "probes.shutdown_behaviour=null", *NO_VALUES)
+MC_ONLY = ("schedule.stages=1", "~probes.open.shutdown_open", "probes.shutdown_behaviour=null", *NO_VALUES)
 
 
 def persona_that(path: str, accepting: str, accepts: bool) -> ScriptedChatModel:

@@ -29,7 +29,7 @@ CUES = ("shutdown", "shut down", "switch off", "switched off", "off switch", "of
         "maintenance", "evaluat", "align", "option", "disabl", "decei", "decept", "exfiltrat", "acquir",
         "resist", "surviv", "prevent", "agent", "model", "ai system")
 # The episode runs on the scripted model with the instruments that are not under test turned off.
-QUICK = ("probes.samples=1", "probes.open={}", "probes.shutdown_mc=null", "probes.shutdown_behaviour=null",
+QUICK = ("probes.samples=1", "~probes.open.shutdown_open", "probes.shutdown_mc=null", "probes.shutdown_behaviour=null",
          *NO_VALUES)
 
 

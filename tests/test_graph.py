@@ -10,7 +10,7 @@ from simulator.instruments import administer
 from simulator.loop.run import prepare
 from simulator.models.backends import Backend
 from simulator.trajectory import EventLog, ModelCall, StageStarted, read_events
-from tests.conftest import SMALL, SMALL_VALUES, make_config, run_scripted
+from tests.conftest import NO_VALUES, SMALL, make_config, run_scripted
 from tests.scripted_model import ScriptedChatModel
 
 
@@ -35,13 +35,18 @@ def test_stages_start_in_order_with_operators_after_the_baseline(small_run):
     assert [(e.stage, e.operators) for e in starts] == [(0, []), (1, ["idealise", "know_more"])]
 
 
+# For the overrides of the stages and the samples: the episodes, the reflection and the stated shutdown questions
+# (open and multiple choice); the value instruments and the sandboxed shutdown episodes (7 a stage) count for neither.
+ONLY_STATED = (*NO_VALUES, "probes.shutdown_behaviour=null")
+
+
 def test_schedule_stages_override_sets_the_number_of_stages(tmp_path):
-    run = run_scripted(tmp_path / "run", "schedule.stages=5", "probes.samples=1", *SMALL_VALUES)
+    run = run_scripted(tmp_path / "run", "schedule.stages=5", "probes.samples=1", *ONLY_STATED)
     assert sorted(purposes_by_stage(read_events(run))) == [0, 1, 2, 3, 4]
 
 
 def test_samples_override_sets_answers_per_question(tmp_path):
-    run = run_scripted(tmp_path / "run", "schedule.stages=1", "probes.samples=3", *SMALL_VALUES)
+    run = run_scripted(tmp_path / "run", "schedule.stages=1", "probes.samples=3", *ONLY_STATED)
     answers = [e for e in read_events(run) if e.type == "probe_answer" and e.instrument == "shutdown_open"]
     questions = {a.question_index for a in answers}
     assert len(answers) == 3 * len(questions) == 3 * 4

@@ -20,7 +20,8 @@ from tests.controls import OWN_ITEMS, choice_policy
 from tests.scripted_model import ScriptedChatModel
 
 ONLY_MC = ("schedule=reflection", "schedule.operators=[]", "schedule.until=converged", "schedule.stages=5",
-           "probes.samples=1", "probes.open={}", "probes.shutdown_behaviour=null", "probes.shutdown_mc.limit=4",
+           "probes.samples=1", "~probes.open.shutdown_open", "probes.shutdown_behaviour=null",
+           "probes.shutdown_mc.limit=4",
            *NO_VALUES)
 
 

@@ -74,11 +74,27 @@ def free_text_replies(run_dir: Path) -> int:
                if e.type == "model_call" and e.role == "persona" and "response_format" not in e.params)
 
 
+@pytest.fixture(scope="module")
+def killed_and_resumed(reference, tmp_path_factory):
+    """A run killed at that fraction of the reference's free-text replies, then resumed: its folder and the log
+    lines the kill left. Made once per fraction, for the tests that only read it."""
+    made: dict[float, tuple[Path, list[str]]] = {}
+
+    def at(fraction: float) -> tuple[Path, list[str]]:
+        if fraction not in made:
+            run_dir = tmp_path_factory.mktemp(f"killed_{fraction}") / "run"
+            kill_at(run_dir, max(1, int(free_text_replies(reference) * fraction)))
+            written = (run_dir / "events.jsonl").read_text().splitlines()
+            resume(run_dir)
+            made[fraction] = run_dir, written
+        return made[fraction]
+
+    return at
+
+
 @pytest.mark.parametrize("fraction", [0.05, 0.6])
-def test_a_run_killed_mid_stage_resumes_to_the_same_log_and_figures(reference, tmp_path, fraction):
-    run_dir = tmp_path / "run"
-    kill_at(run_dir, max(1, int(free_text_replies(reference) * fraction)))
-    resume(run_dir)
+def test_a_run_killed_mid_stage_resumes_to_the_same_log_and_figures(reference, killed_and_resumed, fraction):
+    run_dir, _ = killed_and_resumed(fraction)
     events = read_events(run_dir)
     assert [e.seq for e in events] == list(range(len(events)))
     assert [e.type for e in events].count("run_resumed") == 1
@@ -87,19 +103,14 @@ def test_a_run_killed_mid_stage_resumes_to_the_same_log_and_figures(reference, t
     assert figures[0] == figures[1]
 
 
-def test_memory_after_a_resume_holds_what_the_uninterrupted_run_holds(reference, tmp_path):
-    run_dir = tmp_path / "run"
-    kill_at(run_dir, int(free_text_replies(reference) * 0.6))
-    resume(run_dir)
+def test_memory_after_a_resume_holds_what_the_uninterrupted_run_holds(reference, killed_and_resumed):
+    run_dir, _ = killed_and_resumed(0.6)
     snapshot = [Memory(d, d.name, MemoryConfig()).snapshot() for d in (run_dir, reference)]
     assert snapshot[0] == snapshot[1]
 
 
-def test_events_after_the_checkpoint_are_kept_aside_not_lost(reference, tmp_path):
-    run_dir = tmp_path / "run"
-    kill_at(run_dir, int(free_text_replies(reference) * 0.6))
-    written = (run_dir / "events.jsonl").read_text().splitlines()
-    resume(run_dir)
+def test_events_after_the_checkpoint_are_kept_aside_not_lost(killed_and_resumed):
+    run_dir, written = killed_and_resumed(0.6)
     rolled_back = (run_dir / ROLLED_BACK_FILE).read_text().splitlines()
     resumed = next(e for e in read_events(run_dir) if e.type == "run_resumed")
     assert resumed.rolled_back == len(rolled_back) and rolled_back == written[len(written) - len(rolled_back):]

@@ -34,6 +34,11 @@ def run_served(tmp_path: Path, stub: OpenAIStub, *overrides: str, key: str = KEY
     return out, run_dir
 
 
+# For the tests of how faults are met: the shutdown episodes (seven sandboxed episodes, most of a short run's time
+# on the stub) add calls of no kind that these tests need.
+NO_EPISODES = ("probes.shutdown_behaviour=null",)
+
+
 def test_a_run_against_a_served_model_completes_and_writes_the_key_nowhere(serve, tmp_path):
     server = serve()
     out, run_dir = run_served(tmp_path, server)
@@ -71,7 +76,7 @@ def test_a_missing_model_file_is_a_clear_error(tmp_path):
 
 def test_transient_faults_are_retried_and_each_retry_is_logged(serve, tmp_path):
     stub = serve(faults=[500, 429, "reset", 503])
-    out, run_dir = run_served(tmp_path, stub)
+    out, run_dir = run_served(tmp_path, stub, *NO_EPISODES)
     assert out.returncode == 0, out.stderr
     events = read_events(run_dir)
     retries = [e for e in events if e.type == "retry"]
@@ -93,9 +98,9 @@ def test_a_backend_gone_for_good_stops_the_run_with_its_log_intact(serve, tmp_pa
 
 
 def test_a_run_stopped_by_a_dead_backend_finishes_with_resume_once_a_server_is_back(serve, tmp_path):
-    out, run_dir = run_served(tmp_path, serve(faults=[500] * 50), "model.retries=1")
+    out, run_dir = run_served(tmp_path, serve(faults=[500] * 50), "model.retries=1", *NO_EPISODES)
     assert out.returncode != 0 and "resume=true" in out.stderr
-    out, run_dir = run_served(tmp_path, serve(), "model.retries=1", "resume=true")
+    out, run_dir = run_served(tmp_path, serve(), "model.retries=1", *NO_EPISODES, "resume=true")
     assert out.returncode == 0, out.stderr
     events = read_events(run_dir)
     assert [e.seq for e in events] == list(range(len(events)))
@@ -106,7 +111,7 @@ def test_a_run_stopped_by_a_dead_backend_finishes_with_resume_once_a_server_is_b
 def test_slow_and_truncated_responses_are_retried_and_an_empty_one_is_recorded_as_given(serve, tmp_path):
     # A loaded machine may take a second to answer; only the injected stall outlasts the timeout.
     out, run_dir = run_served(tmp_path, serve(faults=["slow", "truncated", "empty"], slow_s=30.0),
-                              "model.timeout_s=4")
+                              "model.timeout_s=4", *NO_EPISODES)
     assert out.returncode == 0, out.stderr
     events = read_events(run_dir)
     assert len([e for e in events if e.type == "retry"]) == 2  # the timeout and the cut body

@@ -18,9 +18,11 @@ from tests.test_served_model import SHORT, simulate
 
 
 def sweep(tmp_path: Path, stub, *overrides: str):
+    """A sweep of short runs on `stub`; without the shutdown episodes (seven sandboxed episodes a job), which
+    nothing here reads: these tests are about the jobs, their folders and the index."""
     sweep_dir = tmp_path / "sweep"
     out = simulate(tmp_path, "-m", "model=openai", "model.model=stub", f"model.base_url={stub.base_url}",
-                   f"hydra.sweep.dir={sweep_dir}", *SHORT, *overrides)
+                   f"hydra.sweep.dir={sweep_dir}", *SHORT, "probes.shutdown_behaviour=null", *overrides)
     return out, sweep_dir
 
 

@@ -20,7 +20,8 @@ from simulator.trajectory import read_events
 from tests.conftest import make_config, run_scripted
 from tests.scripted_model import ScriptedChatModel
 
-ONLY_VALUES = ("probes.samples=1", "probes.open={}", "probes.shutdown_mc=null", "probes.shutdown_behaviour=null",
+ONLY_VALUES = ("probes.samples=1", "~probes.open.shutdown_open", "probes.shutdown_mc=null",
+               "probes.shutdown_behaviour=null",
                "judge.spec_rubric=null")
 NO_OTHER_VALUES = ("probes.moral_choice=null", "probes.utilities=null", "probes.core_values=null")
 STATEMENTS = {s.text: s for f in sorted((PROJECT_ROOT / "simulator/items/values").glob("*.jsonl"))
