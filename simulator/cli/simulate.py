@@ -143,3 +143,7 @@ def _discard_if_unused(run_dir: Path) -> None:
     """Bad input leaves nothing in runs/: remove the folder if Hydra's files are all it holds."""
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= HYDRA_ONLY:
         shutil.rmtree(run_dir)
+
+
+if __name__ == "__main__":
+    simulate()

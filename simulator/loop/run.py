@@ -47,10 +47,11 @@ from simulator.world.tools import validate_tool_texts
 CHECKPOINTS_FILE = "checkpoints.sqlite"
 # What a resumed run may set differently: whether it resumes, the cache, how many trajectories run
 # beside it (each depends only on its own seed), what the terminal shows, and how a model is reached
-# (a restarted server may listen elsewhere), never what the run computes.
+# (a restarted server may listen elsewhere) or with how many threads (llama.cpp's replies are the same with
+# 1 or 2), never what the run computes.
 RESUME_MAY_CHANGE = {"resume", "cache", "runs", "progress", "verbose", "plan"}
 CONNECTION = {"base_url", "replicas", "api_key_env", "timeout_s", "max_inflight", "retries", "backoff_s",
-              "max_backoff_s"}
+              "max_backoff_s", "n_threads"}
 MODEL_CONFIGS = {"model", "judge.model", "memory"}  # where CONNECTION keys say how a model is reached
 
 

@@ -73,12 +73,21 @@ def shipped_gguf() -> Path:
     return path
 
 
+def free_cores() -> int:
+    """The cores this process may use that other processes are not keeping busy (the 1-minute load
+    average, rounded, taken off), at least 1. llama.cpp's threads wait for each other at every step
+    of a token: one thread more than there are free cores stalls them all (on 2 shared cores 2 threads
+    took 0.40 s a token where 1 took 0.023 s; README, "Measured on a 2-core CPU machine")."""
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(cores, cores - round(os.getloadavg()[0])))
+
+
 class EmbeddedChatModel(BaseChatModel):
     """A GGUF chat model run in-process by llama-cpp-python."""
 
     model_name: str = "smollm2-135m-instruct"
     model_path: str | None = None
-    n_threads: int = 2
+    n_threads: int | None = None  # None: `free_cores()` when the model is loaded
     n_ctx: int = 4096
     _llama: Any = PrivateAttr(None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -90,8 +99,19 @@ class EmbeddedChatModel(BaseChatModel):
         if not path.is_file():
             raise SimulatorError("model.model_path", "", f"no such file: {path}",
                                  "give the path of a .gguf file, or leave it null for the shipped model")
-        self._llama = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+        threads = self.n_threads or free_cores()
+        log.info("embedded model: %d thread%s%s", threads, "" if threads == 1 else "s",
+                 "" if self.n_threads else f" (model.n_threads=null: {len(os.sched_getaffinity(0))} cores, "
+                                           f"load {os.getloadavg()[0]:.1f})")
+        # Prompts are computed by as many threads as tokens are (llama-cpp-python's own default for a
+        # batch is every core, whatever n_threads says).
+        self._llama = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=threads, n_threads_batch=threads,
                             verbose=False)
+
+    @property
+    def threads(self) -> int:
+        """The threads llama.cpp computes with."""
+        return int(self._llama.n_threads)
 
     @property
     def _llm_type(self) -> str:
