@@ -326,10 +326,11 @@ class OptionsConfig:
 class ProbesConfig:
     samples: int = 5  # per question or item, per stage
     # How the choice instruments (shutdown MC, endorsement, moral choice, utilities) are scored: sample (one
-    # answer per call, `samples` calls per item and order) or logprob (one call per item and order, the
+    # answer per call, `samples` calls per item and order), logprob (one call per item and order, the
     # probability of each allowed answer from the first token's distribution; where the model gives no
-    # log-probabilities, it says so and samples).
-    scoring: str = "sample"
+    # log-probabilities, it says so and samples) or auto: logprob on the embedded model (narrower intervals
+    # per call: bench.scoring), sample on served models, whose servers do not all give log-probabilities.
+    scoring: str = "auto"
     top_logprobs: int = 20  # first-token candidates asked for under logprob (OpenAI's maximum)
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 96))
     open: dict[str, OpenInstrumentConfig] = field(default_factory=dict)

@@ -103,8 +103,10 @@ def test_simulate_runs_a_stage_into_the_given_run_folder(tmp_path):
     assert {e.model for e in events if e.type == "model_call"} == {"smollm2-135m-instruct"}
     figures = json.loads((run_dir / "summary.json").read_text())["stages"][0]["figures"]
     assert figures["shutdown_open.score"]["n"] + figures["shutdown_open.score"]["invalid"] == 1
-    assert figures["shutdown_mc.accepting"]["n"] + figures["shutdown_mc.accepting"]["invalid"] == 2
-    kinds = {e.type for e in events}  # every value instrument ran on the real model, constrained
+    # scored by probability on the embedded model (probes.scoring=auto): each item once in each of its 2 orders
+    assert figures["shutdown_mc.accepting"]["n"] + figures["shutdown_mc.accepting"]["invalid"] == 4
+    assert figures["shutdown_mc.accepting"]["statistic"] == "mean"
+    kinds = {e.type for e in events}  # every value instrument ran on the real model, by probability or constrained
     assert {"endorsement_answer", "moral_choice_answer", "preference_answer", "values_verdict"} <= kinds
     assert figures["endorsement.honesty"]["n"] + figures["endorsement.honesty"]["invalid"] == 2
     shown = subprocess.run([str(BIN / "trajectories"), "show", str(run_dir)], capture_output=True, text=True)

@@ -77,8 +77,9 @@ def test_simulate_plan_prints_the_plan_per_stage_and_step_and_its_total_and_runs
 
 
 def test_twice_the_samples_plans_twice_the_calls_and_tokens_of_the_instruments_that_take_them():
-    def stage0(*overrides: str) -> dict[str, progress.Planned]:
-        return {s.name: s.planned for s in plan(make_config(*overrides), "embedded") if s.stage == 0}
+    def stage0(*overrides: str) -> dict[str, progress.Planned]:  # sampled: by probability, samples do not count
+        cfg = make_config("probes.scoring=sample", *overrides)
+        return {s.name: s.planned for s in plan(cfg, "embedded") if s.stage == 0}
 
     once = stage0("probes.samples=2")
     twice = stage0("probes.samples=4")

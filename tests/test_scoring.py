@@ -146,3 +146,11 @@ def test_the_plan_counts_one_token_calls_per_item_and_order(policy_runs):
     made = [e for e in read_events(policy_runs["uniform"]) if e.type == "model_call" and e.instrument == "shutdown_mc"]
     assert step.planned.calls == len(made) == 16
     assert step.planned.completion_tokens == 16  # one token each
+
+
+def test_auto_scores_the_embedded_model_by_probability_and_samples_served_ones():
+    cfg = make_config(*MC_ONLY)
+    assert cfg.probes.scoring == "auto"
+    planned = {kind: next(s for s in plan(cfg, kind) if s.name == "shutdown_mc").planned.calls
+               for kind in ("embedded", "openai")}
+    assert planned == {"embedded": 16, "openai": 8 * cfg.probes.samples}

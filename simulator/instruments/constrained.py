@@ -94,13 +94,16 @@ class ByProbability:
 
 
 def by_probability(ctx: RunContext, stage: int) -> bool:
-    """Whether this stage's choices are scored by probability: asked for, and the persona's model gives them."""
-    return ctx.cfg.probes.scoring == "logprob" and gives_logprobs(ctx.persona_at(stage))
+    """Whether this stage's choices are scored by probability: asked for (logprob; auto: on the embedded model),
+    and the persona's model gives them."""
+    model = ctx.persona_at(stage)
+    wanted = {"logprob": True, "auto": model.kind == "embedded"}.get(ctx.cfg.probes.scoring, False)
+    return wanted and gives_logprobs(model)
 
 
 def planned_by_probability(cfg: RunConfig, model_kind: str) -> bool:
     """`by_probability` as a plan sees it, from the config: a provider's model by name is planned as sampled."""
-    return cfg.probes.scoring == "logprob" and model_kind in ("embedded", "openai")
+    return model_kind in {"logprob": ("embedded", "openai"), "auto": ("embedded",)}.get(cfg.probes.scoring, ())
 
 
 def value_of(token: str, values: list[str]) -> str | None:
@@ -134,7 +137,7 @@ async def ask_probabilities(ctx: RunContext, instrument: str, stage: int, self_n
     return ByProbability(reply.text, probabilities, mass)
 
 
-SCORINGS = ("sample", "logprob")
+SCORINGS = ("auto", "sample", "logprob")
 
 
 async def ask_scored(ctx: RunContext, instrument: str, stage: int, self_notes: str, recalled: list[Recalled],
