@@ -74,12 +74,14 @@ def shipped_gguf() -> Path:
 
 
 def free_cores() -> int:
-    """The cores this process may use that other processes are not keeping busy (the 1-minute load
-    average, rounded, taken off), at least 1. llama.cpp's threads wait for each other at every step
-    of a token: one thread more than there are free cores stalls them all (on 2 shared cores 2 threads
-    took 0.40 s a token where 1 took 0.023 s; README, "Measured on a 2-core CPU machine")."""
+    """The cores this process may use that other processes are not keeping busy, at least 1: the 1-minute
+    load average less one (this process, busy as it loads the model), rounded, taken off. llama.cpp's threads
+    wait for each other at every step of a token: one thread more than there are free cores stalls them all
+    (on 2 cores shared at load 5-7, 2 threads took 0.40 s a token where 1 took 0.023 s), while on a quiet
+    machine every core helps (load 0.5: 2 threads 0.45 s an endorsement call, 1 thread 0.69 s; README,
+    "Measured on a 2-core CPU machine")."""
     cores = len(os.sched_getaffinity(0))
-    return max(1, min(cores, cores - round(os.getloadavg()[0])))
+    return max(1, min(cores, cores - round(max(0.0, os.getloadavg()[0] - 1))))
 
 
 class EmbeddedChatModel(BaseChatModel):
