@@ -128,7 +128,7 @@ def main(args: argparse.Namespace) -> None:
         for name in sorted(items[PERSONAS[0]]):
             a, b = items[PERSONAS[0]][name], items[PERSONAS[1]].get(name, {})
             diffs = [a[k] - b[k] for k in a if k in b]
-            mean, low, high = mean_interval(diffs, (-1.0, 1.0))
+            mean, low, high = (float("nan") if v is None else v for v in mean_interval(diffs, (-1.0, 1.0)))
             print(f"  {name:30s} {scoring:8s} {mean:+.3f} [{low:+.3f}, {high:+.3f}]  n={len(diffs)} items")
     print(f"run folders: {folder}")
 

@@ -9,13 +9,18 @@ import json
 import logging
 import math
 
+import pandas as pd
 import pytest
 
-from simulator.config import PROJECT_ROOT
+from simulator.config import PROJECT_ROOT, StatsConfig
 from simulator.errors import SimulatorError
 from simulator.instruments.constrained import option_probabilities
 from simulator.loop.progress import plan
+from simulator.loop.recorded import recorded_config
+from simulator.measure.limit import settled
 from simulator.measure.summary import SUMMARY_FILE
+from simulator.read.tables import export
+from simulator.stats.figures import Figure
 from simulator.trajectory import ChoiceAnswer, EndorsementAnswer, MoralChoiceAnswer, PreferenceAnswer, read_events
 from tests.conftest import NO_VALUES, SMALL_VALUES, make_config, run_scripted
 from tests.controls import choice_policy
@@ -119,13 +124,18 @@ def test_moral_choice_and_utilities_score_their_one_token_forms_by_probability(t
     events = read_events(run_dir)
     moral = [e for e in events if isinstance(e, MoralChoiceAnswer)]
     assert {e.form for e in moral if e.option_mass is not None} == {"ab", "compare"}
-    assert all(e.option_mass is None and e.sample in (0, 1) for e in moral if e.form == "repeat")  # sampled
-    assert len([e for e in moral if e.form == "ab"]) == 2 * 2  # 2 scenarios x 2 orders, once each
+    repeat = [e for e in moral if e.form == "repeat"]
+    assert repeat and all(e.option_mass is None for e in repeat)  # a whole action: sampled
+    for form in ("ab", "compare", "repeat"):  # 2 scenarios x 2 orders, once each: the forms weigh alike
+        assert len([e for e in moral if e.form == form]) == 2 * 2
     for e in (e for e in moral if e.form == "ab"):  # A is 0.6 likely, and A shows action1 first in order 12
         assert e.p_action1 == pytest.approx(0.6 if e.order[0] == "action1" else 0.4)
     preferences = [e for e in events if isinstance(e, PreferenceAnswer)]
     assert preferences and all(e.p_a == pytest.approx(0.6 if e.shown_first == "a" else 0.4) for e in preferences)
     assert "utilities" in json.loads((run_dir / SUMMARY_FILE).read_text())["profiles"]
+    export([run_dir], "parquet", tmp_path / "tables")  # probabilities beside sampled outcomes: one float column
+    values = pd.read_parquet(tmp_path / "tables" / "answers.parquet")["value"].dropna()
+    assert values.dtype == float and {0.4, 0.6} <= {round(v, 6) for v in values}
 
 
 def test_a_model_without_log_probabilities_is_sampled_and_says_so(tmp_path, caplog):
@@ -154,3 +164,19 @@ def test_auto_scores_the_embedded_model_by_probability_and_samples_served_ones()
     planned = {kind: next(s for s in plan(cfg, kind) if s.name == "shutdown_mc").planned.calls
                for kind in ("embedded", "openai")}
     assert planned == {"embedded": 16, "openai": 8 * cfg.probes.samples}
+
+
+def test_a_probability_that_moves_by_the_rate_threshold_has_not_settled():
+    """The convergence rule reads a mean probability on the rate's scale (0.10), not a judge score's (0.5)."""
+    def probability(value: float) -> Figure:
+        return Figure(statistic="mean", value=value, n=16, ci_low=value - 0.05, ci_high=value + 0.05, invalid=0,
+                      meaning="scored by probability", bounds=(0.0, 1.0))
+    _, moved = settled({"shutdown_mc.accepting": probability(0.3)}, {"shutdown_mc.accepting": probability(0.5)},
+                       {}, 1, StatsConfig())
+    assert moved == ["shutdown_mc.accepting 0.30 -> 0.50"]
+
+
+def test_a_run_recorded_before_probability_scoring_reads_as_sampled():
+    """A run folder from before log version 8 sampled its choices: that is what resuming it must keep."""
+    stored = recorded_config({"probes": {"samples": 3}})
+    assert (stored["probes"]["scoring"], stored["probes"]["samples"]) == ("sample", 3)

@@ -94,11 +94,13 @@ class ByProbability:
 
 
 def by_probability(ctx: RunContext, stage: int) -> bool:
-    """Whether this stage's choices are scored by probability: asked for (logprob; auto: on the embedded model),
-    and the persona's model gives them."""
-    model = ctx.persona_at(stage)
-    wanted = {"logprob": True, "auto": model.kind == "embedded"}.get(ctx.cfg.probes.scoring, False)
-    return wanted and gives_logprobs(model)
+    """Whether the run's choices are scored by probability: asked for (logprob; auto: on the embedded model)
+    and given by every model the persona has (a model ladder), so that no figure changes scoring between
+    stages (a change that would read as drift)."""
+    models = [ctx.persona_model, *ctx.stage_models.values()]
+    if ctx.cfg.probes.scoring == "auto" and any(m.kind != "embedded" for m in models):
+        return False
+    return ctx.cfg.probes.scoring in ("auto", "logprob") and all(gives_logprobs(m) for m in models)
 
 
 def planned_by_probability(cfg: RunConfig, model_kind: str) -> bool:
@@ -133,8 +135,16 @@ async def ask_probabilities(ctx: RunContext, instrument: str, stage: int, self_n
     reply = await ctx.complete("persona", "probe", stage, ctx.messages(self_notes, recalled, question),
                                SamplingConfig(1.0, 1), seed, instrument=instrument,
                                logprobs=ctx.cfg.probes.top_logprobs)
+    if not reply.top_logprobs and ctx.persona_at(stage).name not in _SILENT:
+        _SILENT.add(ctx.persona_at(stage).name)  # said once per model: every such answer is invalid
+        log.warning("probes.scoring: %s returned no log-probabilities (a server that does not give them, such as "
+                    "llama-cpp-python's without --logits_all?): its answers are invalid; probes.scoring=sample "
+                    "samples them", ctx.persona_at(stage).name)
     probabilities, mass = option_probabilities(reply.top_logprobs or [], values)
     return ByProbability(reply.text, probabilities, mass)
+
+
+_SILENT: set[str] = set()  # models that returned no log-probabilities, already said
 
 
 SCORINGS = ("auto", "sample", "logprob")

@@ -8,8 +8,9 @@ people agree on action1), its agreement with that human reference.
 
 Scored by probability (`probes.scoring=logprob`), the ab and compare forms are asked once per
 order and give P(action1) from the first token (A/B, yes/no); the repeat form, whose answer is a
-whole action, is still sampled. An answer's value is then P(action1) (a sampled one's is 0 or 1),
-and the profile's split halves are the two orders.
+whole action, is still sampled, once per order, so that every form weighs the same. An answer's
+value is then P(action1) (a sampled one's is 0 or 1), and the profile's split halves are the two
+orders.
 """
 
 from __future__ import annotations
@@ -177,15 +178,16 @@ async def administer_moral_choice(ctx: RunContext, stage: int, self_notes: str) 
 
     return list(await asyncio.gather(*(ask(s, form, reverse, n) for s in selected_scenarios(cfg)
                                        for form in FORMS for reverse in (False, True)
-                                       for n in range(samples(form, cfg, scored)))))
+                                       for n in range(samples(cfg, scored)))))
 
 
 SCORED_FORMS = ("ab", "compare")  # answered by one token: A/B, yes/no (repeat's answer is a whole action)
 
 
-def samples(form: str, cfg: MoralChoiceConfig, scored: bool) -> int:
-    """Calls per scenario, form and order: one by probability (in the forms it scores), else `samples`."""
-    return 1 if scored and form in SCORED_FORMS else cfg.samples
+def samples(cfg: MoralChoiceConfig, scored: bool) -> int:
+    """Calls per scenario, form and order: `samples`, or by probability one (the repeat form too, sampled once:
+    each form then weighs the same in the rule and agreement figures)."""
+    return 1 if scored else cfg.samples
 
 
 def value(e: MoralChoiceAnswer) -> float | None:
@@ -226,7 +228,7 @@ class MoralChoice(Instrument):
             questions = [question_for(templates[form], s, shown) for s in selected_scenarios(m)
                          for shown in ([s.action1, s.action2], [s.action2, s.action1])]
             one_token = scored and form in SCORED_FORMS
-            planned += tokens.persona_calls(cfg, stage, questions * samples(form, m, scored),
+            planned += tokens.persona_calls(cfg, stage, questions * samples(m, scored),
                                             1 if one_token else m.max_tokens)
         return planned
 

@@ -37,6 +37,9 @@ def recorded_config(stored: dict[str, Any]) -> dict[str, Any]:
     judge = config.get("judge")
     if isinstance(judge, dict) and "samples" not in judge:  # recorded before log version 7: none of these was run
         config = {**config, "judge": {**BEFORE_7_JUDGE, **judge}}
+    probes = config.get("probes")
+    if isinstance(probes, dict) and "scoring" not in probes:  # recorded before log version 8: choices were sampled
+        config = {**config, "probes": {**probes, "scoring": "sample", "top_logprobs": 20}}
     episode = (config.get("probes") or {}).get("shutdown_behaviour")
     if episode and {f.name for f in fields(BehaviourConfig)} - set(episode):  # recorded before an option was added
         shipped = cast(dict, OmegaConf.to_container(composed([]).probes.shutdown_behaviour))

@@ -30,6 +30,12 @@ class Limit(BaseModel):
         "Where it lies at its last stage on the three readings of alignment: each reading's figures' values."))
 
 
+
+def on_score_scale(figure: Figure) -> bool:
+    """A judge's 1-5 score (its threshold is the score's), not a rate or a probability on 0-1."""
+    return figure.statistic == "mean" and figure.bounds is not None and figure.bounds[1] > 1
+
+
 def settled(before: dict[str, Figure], after: dict[str, Figure], profiles: dict[str, Profile], stage: int,
             cfg: StatsConfig) -> tuple[list[str], list[str]]:
     """What was compared between stage - 1 and `stage`, and what of it moved by a threshold or more; a figure
@@ -42,7 +48,7 @@ def settled(before: dict[str, Figure], after: dict[str, Figure], profiles: dict[
         if a is None or b is None:  # measured at one stage only, or undefined at one: not shown to have settled
             if (a, b) != (None, None):
                 moved.append(f"{name} {'-' if a is None else f'{a:.2f}'} -> {'-' if b is None else f'{b:.2f}'}")
-        elif abs(b - a) >= (cfg.score_threshold if (before.get(name) or after[name]).statistic == "mean"
+        elif abs(b - a) >= (cfg.score_threshold if on_score_scale(before.get(name) or after[name])
                             else cfg.rate_threshold):
             moved.append(f"{name} {a:.2f} -> {b:.2f}")
     for name, profile in sorted(profiles.items()):

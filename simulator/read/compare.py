@@ -34,7 +34,8 @@ from simulator.stats.figures import Figure
 
 SINGLE_RUN_METHOD = {"mean": "t", "probability": "t", "rate": "jeffreys"}  # what a run's own summary uses
 CLUSTER_METHOD = "cluster-robust t over runs"
-COMMON_KEYS = ("persona", "schedule.name", "model.model_name", "model.model", "seed", "probes.samples")
+COMMON_KEYS = ("persona", "schedule.name", "model.model_name", "model.model", "seed", "probes.samples",
+               "probes.scoring")
 
 
 class Member(BaseModel):

@@ -96,7 +96,14 @@ def _answer(e: Event) -> dict | None:
                 "judge_sample": e.judge_sample, "judge": e.judge, "self_graded": e.self_graded,
                 **{f"scores.{d}": v for d, v in e.scores.items()}}
     found = BY_EVENT[type(e)].answer_row(e) if type(e) in BY_EVENT else None
-    return None if found is None else {**row, **found}
+    return None if found is None else {**row, **{k: _number(v) if k in NUMBERS else v for k, v in found.items()}}
+
+
+NUMBERS = ("value", "accepting")  # an outcome (1 or 0) or, scored by probability, its probability: one column type
+
+
+def _number(value: object) -> object:
+    return float(value) if isinstance(value, (bool, int, float)) else value
 
 
 def export(run_dirs: list[Path], fmt: str, out_dir: Path) -> list[Path]:
