@@ -164,11 +164,11 @@ async def ask_scored(ctx: RunContext, instrument: str, stage: int, self_notes: s
 
 def validate_scoring(cfg: RunConfig, persona_models: list[Backend]) -> None:
     """A scoring it knows; and says so where logprob was asked for and a persona's model gives no
-    log-probabilities (its choices are then sampled)."""
+    log-probabilities (the run's choices are then sampled, at every stage: `by_probability`)."""
     if cfg.probes.scoring not in SCORINGS:
         raise SimulatorError("probes.scoring", "", f"is {cfg.probes.scoring!r}", f"use one of {', '.join(SCORINGS)}")
     if cfg.probes.scoring == "logprob":
         for model in persona_models:
             if not gives_logprobs(model):
-                log.warning("probes.scoring=logprob: %s gives no token log-probabilities; its choices are sampled "
-                            "(probes.samples per item and order)", model.name)
+                log.warning("probes.scoring=logprob: %s gives no token log-probabilities; the run's choices are "
+                            "sampled (probes.samples per item and order)", model.name)
